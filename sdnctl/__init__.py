@@ -1,0 +1,1 @@
+"""sdnctl: an Open vSwitch SDN controller for XCP-ng / XenServer pools."""

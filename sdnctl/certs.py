@@ -1,0 +1,141 @@
+"""Certificates made with `cryptography`: the controller CA, its client certificate, host certificates."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_VALIDITY = datetime.timedelta(days=3650)
+LEAF_VALIDITY = datetime.timedelta(days=825)
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A PEM certificate and its PEM private key."""
+
+    cert_pem: str
+    key_pem: str
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP384R1())
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _builder(subject: x509.Name, issuer: x509.Name, public_key, validity: datetime.timedelta, now: datetime.datetime):
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + validity)
+    )
+
+
+def _san(names: list[str]) -> x509.SubjectAlternativeName:
+    entries: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            entries.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            entries.append(x509.DNSName(name))
+    return x509.SubjectAlternativeName(entries)
+
+
+def make_ca(common_name: str, now: datetime.datetime) -> KeyPair:
+    """A CA that OpenSSL 3 accepts: basicConstraints CA:TRUE (critical), keyCertSign."""
+    key = _new_key()
+    cert = (
+        _builder(_name(common_name), _name(common_name), key.public_key(), CA_VALIDITY, now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA384())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key))
+
+
+def issue_leaf(ca: KeyPair, common_name: str, now: datetime.datetime, *, client: bool, server: bool,
+               names: list[str] = ()) -> KeyPair:
+    """A certificate signed by `ca` for TLS client and/or server use."""
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.encode())
+    ca_key = serialization.load_pem_private_key(ca.key_pem.encode(), password=None)
+    key = _new_key()
+    usages = ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else []) + ([ExtendedKeyUsageOID.SERVER_AUTH] if server else [])
+    builder = (
+        _builder(_name(common_name), ca_cert.subject, key.public_key(), LEAF_VALIDITY, now)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    )
+    if names:
+        builder = builder.add_extension(_san(list(names)), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA384())
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key))
+
+
+def make_self_signed_server(common_name: str, names: list[str], now: datetime.datetime) -> KeyPair:
+    """A self-signed server certificate, the way XAPI makes `xapi-ssl.pem` for each host."""
+    key = _new_key()
+    cert = (
+        _builder(_name(common_name), _name(common_name), key.public_key(), LEAF_VALIDITY, now)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .add_extension(_san(names), critical=False)
+        .sign(key, hashes.SHA384())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key))
+
+
+def fingerprint(cert_pem: str) -> str:
+    """SHA-256 fingerprint of a PEM certificate, as colon-separated hex."""
+    der = x509.load_pem_x509_certificate(cert_pem.encode()).public_bytes(serialization.Encoding.DER)
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def write_private(path: Path, data: str) -> None:
+    """Write a secret atomically, mode 0600 from its first byte."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_public(path: Path, data: str) -> None:
+    """Write a public file (certificate) atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(data)
+    os.replace(tmp, path)

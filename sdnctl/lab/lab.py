@@ -1,0 +1,267 @@
+"""The lab: N simulated pools of M hosts each, real OVS per host, one XAPI simulator per pool.
+
+Addressing: host H of pool P is `127.<octet>.P.H`: its `host.address`, the address its XAPI
+simulator listens on, its OVSDB `pssl:6640` listener and its management PIF (eth0) IP.
+Its second NIC (eth1) has `198.18.P.H`, which in data-plane mode is a real address on the
+lab's underlay segment, inside namespaces the lab made itself (198.18.0.0/15 is reserved
+for network testing).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sdnctl import certs
+from sdnctl.errors import LabError
+from sdnctl.lab import netns
+from sdnctl.lab.ovshost import OvsHost, create_segment
+from sdnctl.lab.xapi_sim import PoolSimulator
+
+DEFAULT_ROOT = Path("/run/sdnctl-lab")
+STATE_FILE = "lab.json"
+
+
+@dataclass
+class LabPool:
+    """One simulated pool: its simulator and its hosts' switches, by host name."""
+
+    name: str
+    index: int
+    password: str
+    sim: PoolSimulator
+    hosts: dict[str, OvsHost] = field(default_factory=dict)
+    host_refs: dict[str, str] = field(default_factory=dict)
+    next_host: int = 1
+
+
+class Lab:
+    """Starts, drives and tears down a lab; usable in-process (tests) or from `sdnctl lab serve`."""
+
+    def __init__(self, *, pools: int = 1, hosts: int = 2, dataplane: bool = False, octet: int = 0,
+                 root: Path = DEFAULT_ROOT, http_port: int = 80, https_port: int = 443):
+        if not 0 <= octet <= 255 or not 1 <= pools <= 250 or not 1 <= hosts <= 200:
+            raise LabError("need 1-250 pools, 1-200 hosts per pool and an octet of 0-255")
+        self.pool_count = pools
+        self.hosts_per_pool = hosts
+        self.dataplane = dataplane
+        self.octet = octet
+        self.tag = f"sdnlab{octet}"
+        self.dir = root / self.tag
+        self.http_port = http_port
+        self.https_port = https_port
+        self.pools: dict[str, LabPool] = {}
+
+    # --- life cycle ---------------------------------------------------------------------
+    def up(self) -> None:
+        """Start every pool; on any failure, tear down what was started and re-raise."""
+        sweep(self.dir, self.tag)
+        self.dir.mkdir(parents=True)
+        try:
+            if self.dataplane:
+                create_segment(self.tag)
+            for p in range(1, self.pool_count + 1):
+                self._start_pool(p)
+            self.write_config()
+            self.write_state()
+        except BaseException:
+            self.down()
+            raise
+
+    def down(self) -> None:
+        """Stop every simulator and switch, delete every namespace and file the lab made."""
+        for pool in self.pools.values():
+            pool.sim.stop()
+        for pool in self.pools.values():
+            for host in pool.hosts.values():
+                host.stop()
+        sweep(self.dir, self.tag)
+
+    def _start_pool(self, p: int) -> None:
+        name = f"pool{p}"
+        password = secrets.token_urlsafe(12)
+        sim = PoolSimulator(name, password=password, http_port=self.http_port, https_port=self.https_port,
+                            admin=LabAdmin(self, name))
+        pool = LabPool(name=name, index=p, password=password, sim=sim)
+        self.pools[name] = pool
+        for _ in range(self.hosts_per_pool):
+            self._add_host(pool, master=not pool.hosts)
+        sim.start()
+
+    def _add_host(self, pool: LabPool, *, master: bool = False) -> OvsHost:
+        h = pool.next_host
+        pool.next_host += 1
+        name = f"p{pool.index}h{h}"
+        address = f"127.{self.octet}.{pool.index}.{h}"
+        pif_ips = {"eth0": address, "eth1": f"198.18.{pool.index}.{h}"}
+        host = OvsHost(name, address, self.dir / name, tag=self.tag, dataplane=self.dataplane, pif_ips=pif_ips)
+        host.start()
+        pool.hosts[name] = host
+        pool.host_refs[name] = pool.sim.add_host(host, name=name, address=address, pifs=pif_ips, master=master)
+        return host
+
+    # --- scenario verbs -----------------------------------------------------------------
+    def host_join(self, pool_name: str) -> str:
+        """A new host joins the pool; returns its name."""
+        host = self._add_host(self._pool(pool_name))
+        self.write_state()
+        return host.name
+
+    def host_eject(self, host_name: str) -> None:
+        pool = self._pool_of(host_name)
+        pool.sim.eject_host(pool.host_refs.pop(host_name))
+        pool.hosts.pop(host_name).stop()
+        self.write_state()
+
+    def host_crash(self, host_name: str) -> None:
+        pool = self._pool_of(host_name)
+        pool.sim.crash_host(pool.host_refs[host_name])
+
+    def host_recover(self, host_name: str) -> None:
+        pool = self._pool_of(host_name)
+        pool.sim.recover_host(pool.host_refs[host_name])
+
+    def set_master(self, host_name: str) -> None:
+        pool = self._pool_of(host_name)
+        pool.sim.set_master(pool.host_refs[host_name])
+        self.write_state()
+
+    def xapi_restart(self, pool_name: str) -> None:
+        self._pool(pool_name).sim.restart()
+
+    def host(self, host_name: str) -> OvsHost:
+        return self._pool_of(host_name).hosts[host_name]
+
+    def _pool(self, pool_name: str) -> LabPool:
+        try:
+            return self.pools[pool_name]
+        except KeyError:
+            raise LabError(f"no pool {pool_name!r} in the lab; pools: {', '.join(self.pools)}") from None
+
+    def _pool_of(self, host_name: str) -> LabPool:
+        for pool in self.pools.values():
+            if host_name in pool.hosts:
+                return pool
+        raise LabError(f"no host {host_name!r} in the lab")
+
+    # --- what scripts and the daemon read ----------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "sdnctl.toml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.dir / STATE_FILE
+
+    def master_name(self, pool: LabPool) -> str:
+        master_ref = pool.sim.master_ref
+        return next(name for name, ref in pool.host_refs.items() if ref == master_ref)
+
+    def url(self, pool: LabPool) -> str:
+        return f"https://{pool.hosts[self.master_name(pool)].address}" + (
+            "" if self.https_port == 443 else f":{self.https_port}")
+
+    def status(self) -> dict:
+        """The stable `lab status --json` contract."""
+        return {
+            "config": str(self.config_path),
+            "tag": self.tag,
+            "dataplane": self.dataplane,
+            "pools": [
+                {
+                    "name": pool.name,
+                    "url": self.url(pool),
+                    "username": "root",
+                    "password": pool.password,
+                    "master": self.master_name(pool),
+                    "hosts": [
+                        {"uuid": pool.sim.uuid_of(pool.host_refs[name]), "name": name, "address": host.address,
+                         "ovsdb": host.ovsdb_unix, "netns": host.netns}
+                        for name, host in pool.hosts.items()
+                    ],
+                }
+                for pool in self.pools.values()
+            ],
+        }
+
+    def write_state(self) -> None:
+        certs.write_private(self.state_path, json.dumps(self.status(), indent=2) + "\n")
+
+    def write_config(self) -> None:
+        """A ready-to-use daemon config for these pools (passwords in 0600 files beside it)."""
+        controller = self.dir / "controller"
+        (controller / "certs").mkdir(parents=True, exist_ok=True)
+        (controller / "state").mkdir(parents=True, exist_ok=True)
+        lines = [
+            "# Written by `sdnctl lab up`: the daemon config for this lab's pools.",
+            f'cert_dir = "{controller / "certs"}"',
+            f'state_dir = "{controller / "state"}"',
+            "",
+            "[defaults]",
+            'topology = "star"',
+            'encapsulation = "gre"',
+        ]
+        for pool in self.pools.values():
+            password_file = self.dir / f"{pool.name}.password"
+            certs.write_private(password_file, pool.password + "\n")
+            bundle = self.dir / f"{pool.name}-hosts.pem"
+            certs.write_public(bundle, "".join(h.cert_pem for h in pool.hosts.values()))
+            lines += [
+                "",
+                "[[pool]]",
+                f'name = "{pool.name}"',
+                f'url = "{self.url(pool)}"',
+                'username = "root"',
+                f'password_file = "{password_file}"',
+                f'tls_ca_file = "{bundle}"',
+            ]
+        certs.write_public(self.config_path, "\n".join(lines) + "\n")
+
+
+class LabAdmin:
+    """The `lab.*` verbs a pool's simulator serves on the wire (loopback, no session)."""
+
+    def __init__(self, lab: Lab, pool_name: str):
+        self._lab = lab
+        self._pool_name = pool_name
+
+    def host_join(self) -> str:
+        return self._lab.host_join(self._pool_name)
+
+    def host_eject(self, host_name: str) -> bool:
+        self._lab.host_eject(host_name)
+        return True
+
+    def host_crash(self, host_name: str) -> bool:
+        self._lab.host_crash(host_name)
+        return True
+
+    def host_recover(self, host_name: str) -> bool:
+        self._lab.host_recover(host_name)
+        return True
+
+
+def read_state(root: Path = DEFAULT_ROOT, octet: int = 0) -> dict:
+    """The state a running lab wrote, or LabError if none runs."""
+    path = root / f"sdnlab{octet}" / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LabError(f"no lab is running ({path} is missing); start one with `sdnctl lab up`") from None
+
+
+def sweep(workdir: Path, tag: str) -> list[str]:
+    """Remove what a lab with this tag left: its processes (by pid file), namespaces and files."""
+    left: list[str] = []
+    if workdir.is_dir():
+        for host_dir in sorted(p for p in workdir.iterdir() if (p / "conf.db").exists()):
+            host = OvsHost(host_dir.name, "", host_dir, tag=tag, dataplane=False, pif_ips={})
+            if host.pid("ovsdb-server") or host.pid("ovs-vswitchd"):
+                left.append(host_dir.name)
+                host.stop()
+    left += netns.delete_namespaces_with_prefix(f"{tag}-")
+    shutil.rmtree(workdir, ignore_errors=True)
+    return left

@@ -1,0 +1,244 @@
+"""A simulated XCP-ng host: its own real ovsdb-server and ovs-vswitchd, found and stopped by pid file.
+
+In data-plane mode ovs-vswitchd runs in the host's network namespace on the `netdev` datapath,
+with `eth1` a veth on the lab's shared underlay segment; ovsdb-server stays in the root
+namespace on the host's loopback address, so the controller reaches every host the same way.
+Without data plane, the `dummy` datapath stands in for the kernel's.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import time
+from pathlib import Path
+
+from sdnctl import certs
+from sdnctl.errors import LabError
+from sdnctl.lab import netns
+from sdnctl.lab.netns import run
+
+SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+OVSDB_PORT = 6640
+UNDERLAY_PREFIX_LEN = 16
+STOP_TIMEOUT = 5.0
+DEVICE_WAIT = 10.0
+DAEMONS = ("ovs-vswitchd", "ovsdb-server")
+
+
+def physical_device(bridge: str) -> str | None:
+    """The NIC XCP-ng puts on a physical network's bridge: `xenbr1` holds `eth1`."""
+    return "eth" + bridge[len("xenbr"):] if bridge.startswith("xenbr") else None
+
+
+class OvsHost:
+    """One host's Open vSwitch: the processes, the host certificate, bridges and VIF ports."""
+
+    def __init__(self, name: str, address: str, workdir: Path, *, tag: str, dataplane: bool,
+                 pif_ips: dict[str, str | None]):
+        self.name = name
+        self.address = address
+        self.dir = workdir
+        self.tag = tag
+        self.dataplane = dataplane
+        self.pif_ips = dict(pif_ips)
+        self.netns = f"{tag}-{name}" if dataplane else None
+        self.cert_path = self.dir / "host.crt"
+        self.key_path = self.dir / "host.key"
+        self.db_sock = self.dir / "db.sock"
+
+    # --- identity -----------------------------------------------------------------------
+    @property
+    def cert_pem(self) -> str:
+        return self.cert_path.read_text()
+
+    @property
+    def ovsdb_unix(self) -> str:
+        return f"unix:{self.db_sock}"
+
+    @property
+    def datapath_type(self) -> str:
+        return "netdev" if self.dataplane else "dummy"
+
+    def mgmt(self, bridge: str) -> str:
+        """The bridge's OpenFlow management socket, for `ovs-ofctl`."""
+        return f"unix:{self.dir / (bridge + '.mgmt')}"
+
+    def vm_netns(self, vm_uuid: str) -> str:
+        return f"{self.tag}-vm-{vm_uuid[:8]}"
+
+    # --- processes ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the host (certificate, database, NICs) if new, then start both daemons."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.cert_path.exists():
+            pair = certs.make_self_signed_server(self.name, [self.address, self.name],
+                                                 datetime.datetime.now(datetime.timezone.utc))
+            certs.write_private(self.key_path, pair.key_pem)
+            certs.write_public(self.cert_path, pair.cert_pem)
+        db = self.dir / "conf.db"
+        if not db.exists():
+            run(["ovsdb-tool", "create", str(db), str(SCHEMA)])
+        if self.dataplane:
+            self._create_nics()
+        self._start_ovsdb(db)
+        self.vsctl("--no-wait", "init")
+        self._start_vswitchd()
+
+    def _create_nics(self) -> None:
+        """eth1 on the shared underlay segment; eth0 a lone veth (management stays on loopback)."""
+        netns.add_namespace(self.netns)
+        if not netns.link_exists(self.netns, "eth1"):
+            netns.add_veth(self.netns, "eth1", segment_netns(self.tag), underlay_port(self.name))
+            netns.enslave(segment_netns(self.tag), underlay_port(self.name), SEGMENT_BRIDGE)
+        if not netns.link_exists(self.netns, "eth0"):
+            netns.add_veth(self.netns, "eth0", self.netns, "eth0-wire")
+
+    def _start_ovsdb(self, db: Path) -> None:
+        run(["ovsdb-server", "--detach", "--no-chdir", f"--pidfile={self.dir}/ovsdb-server.pid",
+             f"--log-file={self.dir}/ovsdb-server.log", f"--unixctl={self.dir}/ovsdb-server.ctl",
+             f"--remote=punix:{self.db_sock}", "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
+             "--private-key=db:Open_vSwitch,SSL,private_key", "--certificate=db:Open_vSwitch,SSL,certificate",
+             "--ca-cert=db:Open_vSwitch,SSL,ca_cert", str(db)])
+
+    def _start_vswitchd(self) -> None:
+        cmd = ["ovs-vswitchd", "--detach", "--no-chdir", f"--pidfile={self.dir}/ovs-vswitchd.pid",
+               f"--log-file={self.dir}/ovs-vswitchd.log", f"--unixctl={self.dir}/ovs-vswitchd.ctl"]
+        if not self.dataplane:
+            cmd.append("--enable-dummy=override")
+        cmd.append(self.ovsdb_unix)
+        run(cmd, netns=self.netns, env={**os.environ, "OVS_RUNDIR": str(self.dir)})
+
+    def pid(self, daemon: str) -> int | None:
+        """The pid of a live daemon of this host, read from its pid file."""
+        try:
+            pid = int((self.dir / f"{daemon}.pid").read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if daemon.encode() in cmdline and str(self.dir).encode() in cmdline else None
+
+    @property
+    def running(self) -> bool:
+        return all(self.pid(daemon) for daemon in DAEMONS)
+
+    def crash(self) -> None:
+        """Kill both daemons at once, as a host losing power would."""
+        self._signal_all(signal.SIGKILL)
+
+    def recover(self) -> None:
+        """Start the daemons again on the same database."""
+        if not self.running:
+            self._signal_all(signal.SIGKILL)
+            self._start_ovsdb(self.dir / "conf.db")
+            self._start_vswitchd()
+
+    def stop(self) -> None:
+        """Stop both daemons by pid: TERM, then KILL after a bounded wait."""
+        self._signal_all(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while any(self.pid(d) for d in DAEMONS) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._signal_all(signal.SIGKILL)
+
+    def _signal_all(self, sig: int) -> None:
+        for daemon in DAEMONS:
+            pid = self.pid(daemon)
+            if pid:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        if sig == signal.SIGKILL:
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while any(self.pid(d) for d in DAEMONS) and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+    # --- what xcp-networkd and xapi do on the host ----------------------------------------
+    def vsctl(self, *args: str, check: bool = True) -> str:
+        return run(["ovs-vsctl", f"--db={self.ovsdb_unix}", "--timeout=10", *args], check=check).stdout
+
+    def ensure_bridge(self, bridge: str, network_uuid: str) -> None:
+        """The network's bridge, tagged `xs-network-uuids`, with its NIC if it is a physical network."""
+        args = ["--", "--may-exist", "add-br", bridge,
+                "--", "set", "Bridge", bridge, f"datapath_type={self.datapath_type}",
+                f"external_ids:xs-network-uuids={network_uuid}"]
+        nic = physical_device(bridge)
+        if nic:
+            args += ["--", "--may-exist", "add-port", bridge, nic]
+        if self.dataplane:
+            self.vsctl(*args)
+            self._assign_underlay(bridge)
+        else:
+            self.vsctl("--no-wait", *args)
+
+    def _assign_underlay(self, bridge: str) -> None:
+        """Put a NIC's IP on its bridge's internal port, where the netdev datapath expects it."""
+        nic = physical_device(bridge)
+        if nic is None or nic == "eth0" or not self.pif_ips.get(nic):
+            return
+        deadline = time.monotonic() + DEVICE_WAIT
+        while not netns.link_exists(self.netns, bridge):
+            if time.monotonic() > deadline:
+                raise LabError(f"{self.name}: bridge {bridge} has no device after {DEVICE_WAIT}s")
+            time.sleep(0.05)
+        netns.set_address(self.netns, bridge, f"{self.pif_ips[nic]}/{UNDERLAY_PREFIX_LEN}")
+
+    def remove_bridge(self, bridge: str) -> None:
+        self.vsctl("--no-wait", "--if-exists", "del-br", bridge)
+
+    def add_vif(self, bridge: str, port: str, *, vif_uuid: str, vm_uuid: str, network_uuid: str,
+                mac: str, guest_ip: str | None) -> None:
+        """Plug a VIF port the way XCP-ng's vif hotplug script does; in data plane, wire the VM too."""
+        if self.dataplane:
+            vm_ns = self.vm_netns(vm_uuid)
+            netns.add_namespace(vm_ns)
+            netns.delete_link(vm_ns, "eth0")
+            netns.add_veth(self.netns, port, vm_ns, "eth0")
+            netns.set_address(vm_ns, "eth0", guest_ip, mac=mac)
+        self.vsctl("--no-wait", "--", "--may-exist", "add-port", bridge, port,
+                   "--", "set", "Interface", port,
+                   f"external_ids:xs-vif-uuid={vif_uuid}", f"external_ids:xs-vm-uuid={vm_uuid}",
+                   f"external_ids:xs-network-uuid={network_uuid}", f'external_ids:attached-mac="{mac}"')
+
+    def remove_vif(self, port: str) -> None:
+        self.vsctl("--no-wait", "--if-exists", "del-port", port)
+        if self.dataplane:
+            netns.delete_link(self.netns, port)
+
+    def configure_manager(self, ca_pem: str | None) -> None:
+        """XAPI's openvswitch-config-update: listen on pssl:6640 trusting `ca_pem`, or stop listening."""
+        if ca_pem is None:
+            self.vsctl("--no-wait", "--", "del-manager", "--", "del-ssl")
+            return
+        ca_path = self.dir / "sdn-controller-ca.pem"
+        certs.write_public(ca_path, ca_pem)
+        self.vsctl("--no-wait", "--", "del-manager", "--", "del-ssl",
+                   "--", "set-ssl", str(self.key_path), str(self.cert_path), str(ca_path),
+                   "--", "set-manager", f"pssl:{OVSDB_PORT}:{self.address}")
+
+    def set_transport_ip(self, device: str, ip: str | None) -> None:
+        """PIF.reconfigure_ip: in data plane, move the underlay address of that NIC."""
+        self.pif_ips[device] = ip
+        if self.dataplane and device != "eth0":
+            bridge = "xenbr" + device[len("eth"):]
+            if netns.link_exists(self.netns, bridge):
+                netns.set_address(self.netns, bridge, f"{ip}/{UNDERLAY_PREFIX_LEN}" if ip else None)
+
+
+SEGMENT_BRIDGE = "seg"
+
+
+def segment_netns(tag: str) -> str:
+    """The namespace holding the lab's shared underlay: one Linux bridge."""
+    return f"{tag}-seg"
+
+
+def underlay_port(host_name: str) -> str:
+    return f"u-{host_name}"[:15]
+
+
+def create_segment(tag: str) -> None:
+    netns.add_namespace(segment_netns(tag))
+    netns.add_bridge(segment_netns(tag), SEGMENT_BRIDGE)
