@@ -1,0 +1,121 @@
+"""Plain, frozen values the pure core computes with: what the pools are, what the switches should hold."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+ENCAPSULATIONS = ("gre", "vxlan")
+TOPOLOGIES = ("star", "mesh")
+MAX_KEY = {"gre": 2**32 - 1, "vxlan": 2**24 - 1}
+OVERHEAD = {"gre": 44, "vxlan": 50}
+IPSEC_OVERHEAD = 46
+
+# Keys of network other_config: ours, and Xen Orchestra's (adopted as-is).
+KEY_PREFIX = "sdnctl:"
+XO_PREFIX = "xo:sdn-controller:"
+
+# external_ids of every Port/Interface sdnctl owns.
+OWNER_NETWORK = "sdnctl-network"
+OWNER_REMOTE = "sdnctl-remote-host"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One host's end of a private network: its bridge and the IP its tunnels leave from.
+
+    `eligible` is false while the host is not live or its transport PIF is unplugged or has no IP.
+    """
+
+    host_uuid: str
+    pool: str
+    bridge: str
+    transport_ip: str | None
+    eligible: bool
+    multi_homed: bool = False
+
+
+@dataclass(frozen=True)
+class PrivateNetwork:
+    """A private network: one XAPI network per pool, joined by tunnels.
+
+    `id` is the private-network uuid shared by the network objects of every pool.
+    `error` is set when its other_config is malformed; such a network gets no tunnels.
+    """
+
+    id: str
+    name: str
+    encapsulation: str
+    vni: int
+    topology: str
+    preferred_center: str | None = None
+    center: str | None = None
+    encrypted: bool = False
+    origin: str = "sdnctl"
+    endpoints: tuple[Endpoint, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TunnelSpec:
+    """One tunnel port a host bridge should carry (an OVSDB Port with one Interface)."""
+
+    name: str
+    bridge: str
+    network_id: str
+    remote_host: str
+    type: str
+    remote_ip: str
+    key: int
+    local_ip: str | None = None
+
+    @property
+    def options(self) -> dict[str, str]:
+        opts = {"remote_ip": self.remote_ip, "key": str(self.key)}
+        if self.local_ip:
+            opts["local_ip"] = self.local_ip
+        return opts
+
+
+@dataclass(frozen=True)
+class ObservedPort:
+    """An sdnctl-owned tunnel port as read back from a host's OVSDB."""
+
+    name: str
+    bridge: str
+    network_id: str
+    remote_host: str
+    type: str
+    options: tuple[tuple[str, str], ...]
+    ofport: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    """What one host's OVSDB transaction must do: ports to add, delete and modify."""
+
+    add: tuple[TunnelSpec, ...] = ()
+    delete: tuple[ObservedPort, ...] = ()
+    modify: tuple[TunnelSpec, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.delete or self.modify)
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    """Every managed private network with its endpoints, as the pools are now."""
+
+    networks: tuple[PrivateNetwork, ...] = field(default_factory=tuple)
+
+
+def tunnel_port_name(network_id: str, remote_host_uuid: str) -> str:
+    """The port name of the tunnel to `remote_host_uuid` for a network: `sdn` + 12 hex digits.
+
+    Deterministic (a restart finds the same names), unique per local host, and 15 characters,
+    the kernel's limit for an interface name.
+    """
+    digest = hashlib.sha256(f"{network_id}/{remote_host_uuid}".encode()).hexdigest()
+    return f"sdn{digest[:12]}"

@@ -1,0 +1,1 @@
+"""Per-host OVSDB connections."""

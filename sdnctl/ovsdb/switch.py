@@ -1,0 +1,264 @@
+"""One host's OVSDB: a python-ovs IDL over pinned mutual TLS, driven on the asyncio loop (no thread).
+
+`Idl.wait()` and `Transaction.wait()` only call a poller's `fd_wait` / `timer_wait` /
+`immediate_wake`, so a recording poller maps them onto `loop.add_reader` / `add_writer` /
+`call_later`; the driver runs `idl.run()` whenever one fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import select
+import ssl
+from collections.abc import Callable
+
+import ovs.db.idl
+import ovs.jsonrpc
+import ovs.stream
+import ovs.timeval
+import ovs.util
+
+from sdnctl.errors import OvsdbError
+from sdnctl.model import OWNER_NETWORK, OWNER_REMOTE, ObservedPort, PortPlan, TunnelSpec
+from sdnctl.ovsdb import tls
+
+log = logging.getLogger(__name__)
+
+SCHEMA_TIMEOUT_MS = 5000
+TRANSACTION_TIMEOUT = 15.0
+BACKOFF_MIN_MS, BACKOFF_MAX_MS = 500, 8000
+TABLES = {
+    "Open_vSwitch": ["bridges"],
+    "Bridge": ["name", "ports", "external_ids", "controller", "fail_mode", "protocols"],
+    "Port": ["name", "interfaces", "external_ids"],
+    "Interface": ["name", "type", "options", "external_ids", "ofport", "error", "status"],
+    "Controller": ["target", "external_ids", "is_connected"],
+}
+
+
+class _Wakeup:
+    """A poller that records what python-ovs waits for and turns it into one asyncio future."""
+
+    def __init__(self) -> None:
+        self.reads: set[int] = set()
+        self.writes: set[int] = set()
+        self.timeout_ms: float | None = None
+
+    def fd_wait(self, fd, events) -> None:
+        sock = fd
+        fd = fd if isinstance(fd, int) else fd.fileno()
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            self.immediate_wake()  # decrypted bytes already buffered: the fd won't signal them
+        if events & select.POLLIN:
+            self.reads.add(fd)
+        if events & select.POLLOUT:
+            self.writes.add(fd)
+
+    def timer_wait(self, msec) -> None:
+        self.timeout_ms = msec if self.timeout_ms is None else min(self.timeout_ms, msec)
+
+    def timer_wait_until(self, msec) -> None:
+        self.timer_wait(max(0, msec - ovs.timeval.msec()))
+
+    def immediate_wake(self) -> None:
+        self.timeout_ms = 0
+
+    async def block(self, extra: asyncio.Event) -> None:
+        """Wait until a recorded fd is ready, the timer fires, or `extra` is set."""
+        loop = asyncio.get_running_loop()
+        if self.timeout_ms == 0:
+            await asyncio.sleep(0)
+            return
+        woken = asyncio.Event()
+        for fd in self.reads:
+            loop.add_reader(fd, woken.set)
+        for fd in self.writes:
+            loop.add_writer(fd, woken.set)
+        waiters = [asyncio.ensure_future(woken.wait()), asyncio.ensure_future(extra.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=None if self.timeout_ms is None else self.timeout_ms / 1000,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            for fd in self.reads:
+                loop.remove_reader(fd)
+            for fd in self.writes:
+                loop.remove_writer(fd)
+
+
+def _fetch_schema(remote: str) -> ovs.db.idl.SchemaHelper:
+    """Ask the server for its Open_vSwitch schema (blocking; run in a thread)."""
+    error, stream = ovs.stream.Stream.open_block(ovs.stream.Stream.open(remote), SCHEMA_TIMEOUT_MS)
+    if error:
+        raise OvsdbError(f"cannot connect to {remote}: {tls.last_error(remote.split(':', 1)[1]) or ovs.util.strerror(error)}")
+    rpc = ovs.jsonrpc.Connection(stream)
+    try:
+        error, reply = rpc.transact_block(ovs.jsonrpc.Message.create_request("get_schema", ["Open_vSwitch"]))
+        if error or reply.error:
+            detail = tls.last_error(remote.split(":", 1)[1]) or (ovs.util.strerror(error) if error else reply.error)
+            raise OvsdbError(f"get_schema from {remote} failed: {detail}")
+        helper = ovs.db.idl.SchemaHelper(schema_json=reply.result)
+    finally:
+        rpc.close()
+    for table, columns in TABLES.items():
+        helper.register_columns(table, columns)
+    return helper
+
+
+class HostSwitch:
+    """A host's Open vSwitch database as sdnctl sees it: observed tunnel ports, one transaction per plan."""
+
+    def __init__(self, host_uuid: str, host_name: str, address: str, port: int, on_change: Callable[[str], None]):
+        self.host_uuid = host_uuid
+        self.host_name = host_name
+        self.target = f"{address}:{port}"
+        self.remote = f"{tls.SCHEME}:{self.target}"
+        self._on_change = on_change
+        self.idl: ovs.db.idl.Idl | None = None
+        self._activity = asyncio.Event()
+        self._poke = asyncio.Event()
+        self._seqno = -1
+        self.error: str | None = None
+        self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0}
+
+    # --- connection ---------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return bool(self.idl and self.idl._session.is_connected() and self.idl.has_ever_connected() and self._synced)
+
+    @property
+    def _synced(self) -> bool:
+        return bool(self.idl and self.idl.tables["Open_vSwitch"].rows)
+
+    def status_error(self) -> str | None:
+        return self.error or tls.last_error(self.target)
+
+    async def run(self) -> None:
+        """Connect (retrying with capped, jittered backoff) and keep the IDL in sync until cancelled."""
+        delay = BACKOFF_MIN_MS / 1000
+        while self.idl is None:
+            try:
+                helper = await asyncio.to_thread(_fetch_schema, self.remote)
+            except OvsdbError as exc:
+                self.error = str(exc)
+                log.warning("%s: %s; retrying in %.1fs", self.host_name, exc, delay)
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, BACKOFF_MAX_MS / 1000)
+                continue
+            self.error = None
+            self.idl = ovs.db.idl.Idl(self.remote, helper, leader_only=False)
+            self.idl._session.reconnect.set_backoff(BACKOFF_MIN_MS + random.randint(0, 250),
+                                                     BACKOFF_MAX_MS + random.randint(0, 1000))
+        try:
+            await self._drive()
+        finally:
+            self.idl.close()
+
+    async def _drive(self) -> None:
+        was_connected = False
+        while True:
+            self.idl.run()
+            if self.connected != was_connected:
+                was_connected = self.connected
+                log.info("%s: OVSDB %s", self.host_name, "connected" if was_connected else "disconnected")
+                self._on_change(self.host_uuid)
+            if self.idl.change_seqno != self._seqno:
+                self._seqno = self.idl.change_seqno
+                self._on_change(self.host_uuid)
+            self._activity.set()
+            self._activity = asyncio.Event()
+            waiter = _Wakeup()
+            self.idl.wait(waiter)
+            self._poke.clear()
+            await waiter.block(self._poke)
+
+    # --- observing ----------------------------------------------------------------------
+    def bridges(self) -> dict[str, list[str]]:
+        """Bridge name -> the XAPI network uuids it carries (`xs-network-uuids`)."""
+        return {row.name: row.external_ids.get("xs-network-uuids", "").split(";")
+                for row in self.idl.tables["Bridge"].rows.values()}
+
+    def _port_bridges(self) -> dict:
+        return {port.uuid: bridge.name for bridge in self.idl.tables["Bridge"].rows.values() for port in bridge.ports}
+
+    def owned_ports(self) -> list[ObservedPort]:
+        """Every tunnel port sdnctl owns on this host, with its interface's state."""
+        port_bridge = self._port_bridges()
+        observed = []
+        for port in self.idl.tables["Port"].rows.values():
+            ids = port.external_ids
+            if OWNER_NETWORK not in ids or not port.interfaces:
+                continue
+            iface = port.interfaces[0]
+            ofport = iface.ofport[0] if iface.ofport else None
+            observed.append(ObservedPort(
+                name=port.name, bridge=port_bridge.get(port.uuid, ""), network_id=ids[OWNER_NETWORK],
+                remote_host=ids.get(OWNER_REMOTE, ""), type=iface.type,
+                options=tuple(sorted(iface.options.items())), ofport=ofport,
+                error=iface.error[0] if iface.error else None,
+            ))
+        return observed
+
+    # --- changing -----------------------------------------------------------------------
+    async def apply(self, plan: PortPlan) -> None:
+        """Apply a plan as ONE transaction; raise OvsdbError if it does not commit."""
+        if not self.connected:
+            raise OvsdbError(f"{self.host_name}: not connected to OVSDB ({self.status_error() or 'connecting'})")
+        txn = ovs.db.idl.Transaction(self.idl)
+        bridges = {row.name: row for row in self.idl.tables["Bridge"].rows.values()}
+        ports = {row.name: row for row in self.idl.tables["Port"].rows.values()}
+        port_bridge = self._port_bridges()
+        for observed in plan.delete:
+            row = ports.get(observed.name)
+            if row is None:
+                continue
+            owner = bridges.get(port_bridge.get(row.uuid, ""))
+            if owner is not None:
+                owner.delvalue("ports", row.uuid)
+            for iface in row.interfaces:
+                iface.delete()
+            row.delete()
+        for spec in plan.modify:
+            iface = ports[spec.name].interfaces[0]
+            iface.type = spec.type
+            iface.options = spec.options
+        for spec in plan.add:
+            iface = txn.insert(self.idl.tables["Interface"])
+            iface.name = spec.name
+            iface.type = spec.type
+            iface.options = spec.options
+            iface.external_ids = _owner_ids(spec)
+            port = txn.insert(self.idl.tables["Port"])
+            port.name = spec.name
+            port.interfaces = [iface]
+            port.external_ids = _owner_ids(spec)
+            bridges[spec.bridge].addvalue("ports", port.uuid)
+        status = await self._commit(txn)
+        if status != ovs.db.idl.Transaction.SUCCESS and status != ovs.db.idl.Transaction.UNCHANGED:
+            raise OvsdbError(f"{self.host_name}: transaction {status}: {txn.get_error() or ''}".rstrip(": "))
+        self.stats["transactions"] += 1
+        self.stats["ports_added"] += len(plan.add)
+        self.stats["ports_deleted"] += len(plan.delete)
+        self.stats["ports_modified"] += len(plan.modify)
+
+    async def _commit(self, txn: ovs.db.idl.Transaction) -> str:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TRANSACTION_TIMEOUT
+        status = txn.commit()
+        while status == ovs.db.idl.Transaction.INCOMPLETE:
+            self._poke.set()
+            activity = self._activity
+            try:
+                await asyncio.wait_for(activity.wait(), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                txn.abort()
+                raise OvsdbError(f"{self.host_name}: transaction timed out after {TRANSACTION_TIMEOUT:.0f}s") from None
+            status = txn.commit()
+        return status
+
+
+def _owner_ids(spec: TunnelSpec) -> dict[str, str]:
+    return {OWNER_NETWORK: spec.network_id, OWNER_REMOTE: spec.remote_host}
