@@ -139,3 +139,50 @@ def write_public(path: Path, data: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(data)
     os.replace(tmp, path)
+
+
+CA_CERT, CA_KEY = "ca-cert.pem", "ca-key.pem"
+CLIENT_CERT, CLIENT_KEY = "client-cert.pem", "client-key.pem"
+POOL_CA_NAME = "sdn-controller-ca.pem"
+
+
+@dataclass(frozen=True)
+class ControllerCerts:
+    """Paths of the controller's CA and client certificate in the cert dir."""
+
+    dir: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.dir / CA_CERT
+
+    @property
+    def ca_key(self) -> Path:
+        return self.dir / CA_KEY
+
+    @property
+    def client_cert(self) -> Path:
+        return self.dir / CLIENT_CERT
+
+    @property
+    def client_key(self) -> Path:
+        return self.dir / CLIENT_KEY
+
+
+def ensure_controller_certs(cert_dir: Path, now: datetime.datetime) -> tuple[ControllerCerts, bool]:
+    """The CA and client certificate in `cert_dir`, created if missing; (paths, created?)."""
+    paths = ControllerCerts(cert_dir)
+    if all(p.exists() for p in (paths.ca_cert, paths.ca_key, paths.client_cert, paths.client_key)):
+        return paths, False
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(cert_dir, 0o700)
+    if paths.ca_cert.exists() and paths.ca_key.exists():
+        ca = KeyPair(paths.ca_cert.read_text(), paths.ca_key.read_text())
+    else:
+        ca = make_ca("sdnctl controller CA", now)
+        write_private(paths.ca_key, ca.key_pem)
+        write_public(paths.ca_cert, ca.cert_pem)
+    client = issue_leaf(ca, "sdnctl controller", now, client=True, server=False)
+    write_private(paths.client_key, client.key_pem)
+    write_public(paths.client_cert, client.cert_pem)
+    return paths, True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -137,6 +138,156 @@ def cmd_demo(args) -> int:
     return code
 
 
+def _config(args):
+    from sdnctl.config import load_config
+
+    return load_config(args.config)
+
+
+def cmd_run(args) -> int:
+    """The daemon: runs until SIGTERM/SIGINT."""
+    import asyncio
+
+    from sdnctl.reconcile import Controller
+
+    config = _config(args)
+    logging.basicConfig(level=(args.log_level or config.log_level).upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("sdnctl").info("sdnctl starting: %d pool(s) from %s", len(config.pools), config.path)
+
+    async def main():
+        task = asyncio.create_task(Controller(config).run())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            logging.getLogger("sdnctl").info("sdnctl stopped")
+
+    asyncio.run(main())
+    return 0
+
+
+def _network_request(args):
+    from sdnctl.networks import CreateRequest
+
+    return CreateRequest(name=args.name, pools=tuple(args.pool), pif_device=args.pif_device,
+                         encapsulation=args.encapsulation, topology=args.topology, vlan=args.vlan,
+                         preferred_center=args.preferred_center, vni=args.vni, mtu=args.mtu)
+
+
+def cmd_network(args) -> int:
+    from sdnctl import networks
+
+    config = _config(args)
+    if args.network_command == "create":
+        request = _network_request(args)
+        networks.validate(request)
+        with networks.Pools(config, list(request.pools)) as pools:
+            networks.create(pools, request, print)
+        return 0
+    with networks.Pools(config) as pools:
+        if args.network_command == "delete":
+            networks.delete(pools, args.name, print)
+            return 0
+        described = networks.describe(pools)
+        if args.network_command == "show":
+            net_id, _ = networks.find_network(pools, args.name)
+            described = [n for n in described if n["id"] == net_id]
+            print(json.dumps(described[0], indent=2))
+            return 0
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return 0
+    if not described:
+        print("no private networks; create one with `sdnctl network create`")
+    for n in described:
+        pools_text = ", ".join(f"{p['pool']}:{p['bridge']}" for p in n["pools"])
+        print(f"{n['name']:<16} {n['id']}  {n['encapsulation']:<5} vni {n['vni']:<6} {n['topology']:<4} "
+              f"mtu {n['mtu']:<5} {n['origin']:<6} {pools_text}")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    """What the daemon would change now, per host, without changing anything."""
+    import asyncio
+
+    from sdnctl.reconcile import Controller
+
+    config = _config(args)
+
+    async def main():
+        controller = Controller(config, dry_run=True)
+        task = asyncio.create_task(controller.run())
+        deadline = asyncio.get_running_loop().time() + args.timeout
+        while asyncio.get_running_loop().time() < deadline and not task.done():
+            ready = controller.pools_synced_once and controller.switches and all(
+                uuid in controller.plans or sw.status_error() for uuid, sw in controller.switches.items())
+            if ready:
+                break
+            await asyncio.sleep(0.1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if task.done() and not task.cancelled() and task.exception():
+            raise task.exception()
+        return controller
+
+    controller = asyncio.run(main())
+    changes = 0
+    for uuid, switch in sorted(controller.switches.items(), key=lambda kv: kv[1].host_name):
+        plan = controller.plans.get(uuid)
+        if plan is None:
+            print(f"{switch.host_name}: unknown ({switch.status_error() or 'not connected'})")
+            continue
+        if plan.empty:
+            print(f"{switch.host_name}: no change")
+        for spec in plan.add:
+            print(f"{switch.host_name}: + {spec.name} {spec.type} remote_ip={spec.remote_ip} key={spec.key} on {spec.bridge}")
+        for spec in plan.modify:
+            print(f"{switch.host_name}: ~ {spec.name} {spec.type} remote_ip={spec.remote_ip} key={spec.key}")
+        for port in plan.delete:
+            print(f"{switch.host_name}: - {port.name} (network {port.network_id})")
+        changes += len(plan.add) + len(plan.modify) + len(plan.delete)
+    print(f"{changes} change(s) pending")
+    return 0
+
+
+def cmd_status(args) -> int:
+    config = _config(args)
+    path = config.state_dir / "status.json"
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        print(f"no status at {path}: is the daemon running (`sdnctl run --config {config.path}`)?", file=sys.stderr)
+        return 1
+    age = time.time() - state["generated_at"]
+    if args.json:
+        state["age_seconds"] = round(age, 1)
+        print(json.dumps(state, indent=2))
+        return 0
+    if age > 15:
+        print(f"warning: status is {age:.0f}s old; the daemon may be stopped")
+    for pool in state["pools"]:
+        print(f"pool {pool['name']}: {'synced' if pool['synced'] else 'NOT SYNCED'} ({pool['master_url']})"
+              + (f" error: {pool['error']}" if pool["error"] else ""))
+    for uuid, host in sorted(state["hosts"].items(), key=lambda kv: kv[1]["name"]):
+        print(f"host {host['name']}: ovsdb {'connected' if host['connected'] else 'DISCONNECTED'} {host['target']}"
+              + (f" error: {host['error']}" if host["error"] else ""))
+    for n in state["networks"]:
+        print(f"\nnetwork {n['name']} ({n['id']}) {n['encapsulation']} vni {n['vni']} {n['topology']}"
+              + (f" center {n['center_name']}" if n["center"] else "") + (f"\n  ERROR: {n['error']}" if n["error"] else ""))
+        for h in n["hosts"]:
+            print(f"  {h['name']:<10} {h['bridge']:<8} {h['transport_ip'] or '-':<15} "
+                  f"{'eligible' if h['eligible'] else 'INELIGIBLE'}")
+            for t in h["tunnels"]:
+                state_text = ("ok" if t["desired"] and t["observed"] else "MISSING" if t["desired"] else "STALE")
+                print(f"    {t['name']} -> {t['remote_name']:<10} {t['remote_ip'] or '-':<15} ofport "
+                      f"{t['ofport'] if t['ofport'] is not None else '-':<4} {state_text}"
+                      + (f" error: {t['error']}" if t["error"] else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sdnctl",
@@ -178,6 +329,60 @@ def build_parser() -> argparse.ArgumentParser:
     down = lab_sub.add_parser("down", help="stop the lab: every process, namespace and file it made (idempotent)")
     lab_options(down)
     down.set_defaults(func=cmd_lab_down)
+
+    def config_option(p):
+        from sdnctl.config import default_config_path
+
+        p.add_argument("--config", default=str(default_config_path()),
+                       help="config file (default: $SDNCTL_CONFIG or /etc/sdnctl/sdnctl.toml; now %(default)s)")
+
+    run = sub.add_parser("run", help="run the controller daemon (foreground; systemd runs this)")
+    config_option(run)
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                     help="override the config's log_level")
+    run.set_defaults(func=cmd_run)
+
+    network = sub.add_parser("network", help="private networks: create, list, show, delete",
+                             description="Private networks span hosts and pools; their intent is stored in XAPI "
+                                         "(network other_config, sdnctl: keys) and the daemon builds the tunnels.")
+    net_sub = network.add_subparsers(dest="network_command", required=True, metavar="NETWORK_COMMAND")
+    create = net_sub.add_parser("create", help="create a private network in one or more pools")
+    create.add_argument("--name", required=True, help="the network's name (name_label in every pool)")
+    create.add_argument("--pool", action="append", default=[], required=True,
+                        help="a pool (from the config) the network spans; repeat for cross-pool networks")
+    create.add_argument("--pif-device", required=True,
+                        help="the NIC tunnels leave from on every host, e.g. eth1; its PIF needs an IP")
+    create.add_argument("--vlan", type=int, help="use the VLAN PIF with this tag on that device")
+    create.add_argument("--encapsulation", choices=["gre", "vxlan"], default="gre", help="default %(default)s")
+    create.add_argument("--topology", choices=["star", "mesh"], default="star",
+                        help="star: every host tunnels to one center (XO-compatible); mesh: every pair "
+                             "(default %(default)s)")
+    create.add_argument("--preferred-center", help="host name or uuid to be the star's center while eligible")
+    create.add_argument("--vni", type=int, help="the tunnel key; default: the lowest unused")
+    create.add_argument("--mtu", default="auto",
+                        help="inner MTU in bytes, or 'auto': transport MTU minus the encapsulation's overhead "
+                             "(GRE 44, VXLAN 50)")
+    for sp in (create,):
+        config_option(sp)
+    listing = net_sub.add_parser("list", help="list private networks across the configured pools")
+    listing.add_argument("--json", action="store_true")
+    show = net_sub.add_parser("show", help="show one private network")
+    show.add_argument("name", help="name or private-network uuid")
+    delete = net_sub.add_parser("delete", help="delete a private network from every pool (tunnels go too)")
+    delete.add_argument("name", help="name or private-network uuid")
+    for sp in (listing, show, delete):
+        config_option(sp)
+    network.set_defaults(func=cmd_network)
+
+    plan = sub.add_parser("plan", help="print what the daemon would change on each host, changing nothing")
+    config_option(plan)
+    plan.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for pools and hosts")
+    plan.set_defaults(func=cmd_plan)
+
+    status = sub.add_parser("status", help="show pools, hosts and each network's tunnels (desired vs observed)")
+    config_option(status)
+    status.add_argument("--json", action="store_true", help="the daemon's full status as JSON")
+    status.set_defaults(func=cmd_status)
 
     demo = sub.add_parser("demo", help="start a 2-pool x 3-host data-plane lab and show it")
     lab_options(demo)

@@ -1,0 +1,240 @@
+"""Private networks in XAPI: create, list, delete. The daemon does the switches; this writes intent.
+
+Desired state lives in each pool's network `other_config` under `sdnctl:` keys; the
+private-network uuid is shared by the network objects of every pool it spans.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import XenAPI
+
+from sdnctl.config import Config, PoolConfig
+from sdnctl.errors import ConfigError, XapiError
+from sdnctl.model import ENCAPSULATIONS, IPSEC_OVERHEAD, KEY_PREFIX, MAX_KEY, OVERHEAD, TOPOLOGIES, XO_PREFIX
+from sdnctl.topology import private_network_id
+from sdnctl.xapi.session import close_session, open_session
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """What `sdnctl network create` was asked for."""
+
+    name: str
+    pools: tuple[str, ...]
+    pif_device: str
+    encapsulation: str = "gre"
+    topology: str = "star"
+    vlan: int | None = None
+    preferred_center: str | None = None
+    vni: int | None = None
+    mtu: str = "auto"
+    encrypted: bool = False
+
+
+def validate(request: CreateRequest) -> None:
+    """Reject a bad request before anything is written."""
+    if request.encapsulation not in ENCAPSULATIONS:
+        raise ConfigError(f"--encapsulation {request.encapsulation!r}: use one of {', '.join(ENCAPSULATIONS)}")
+    if request.topology not in TOPOLOGIES:
+        raise ConfigError(f"--topology {request.topology!r}: use one of {', '.join(TOPOLOGIES)}")
+    if request.vni is not None and not 1 <= request.vni <= MAX_KEY[request.encapsulation]:
+        raise ConfigError(f"--vni {request.vni}: {request.encapsulation} takes 1..{MAX_KEY[request.encapsulation]}")
+    if request.mtu != "auto" and not (request.mtu.isdigit() and 68 <= int(request.mtu) <= 65000):
+        raise ConfigError(f"--mtu {request.mtu!r}: give a number of bytes (68..65000) or 'auto'")
+    if not request.pools:
+        raise ConfigError("give at least one --pool")
+
+
+def mtu_limit(transport_mtu: int, encapsulation: str, encrypted: bool) -> int:
+    """The largest inner MTU a tunnel carries without fragmenting (OVS sets DF on tunnel packets)."""
+    return transport_mtu - OVERHEAD[encapsulation] - (IPSEC_OVERHEAD if encrypted else 0)
+
+
+class Pools:
+    """Synchronous sessions to the configured pools, for the CLI; logged out on exit."""
+
+    def __init__(self, config: Config, names: list[str] | None = None):
+        known = {p.name: p for p in config.pools}
+        unknown = [n for n in names or [] if n not in known]
+        if unknown:
+            raise ConfigError(f"unknown pool(s) {', '.join(unknown)}; {config.path} has: {', '.join(known) or 'none'}")
+        self.configs: dict[str, PoolConfig] = {n: known[n] for n in (names or known)}
+        self.sessions: dict[str, XenAPI.Session] = {}
+
+    def __enter__(self) -> Pools:
+        for name, pool in self.configs.items():
+            try:
+                self.sessions[name] = open_session(pool)[0]
+            except (OSError, XenAPI.Failure) as exc:
+                raise XapiError(f"pool {name}: cannot reach XAPI at {pool.url}: {exc}") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for session in self.sessions.values():
+            close_session(session)
+
+    def api(self, pool: str):
+        return self.sessions[pool].xenapi
+
+
+def managed_networks(pools: Pools) -> dict[str, list[tuple[str, str, dict]]]:
+    """Private-network uuid -> [(pool, network ref, record)] over the open pools."""
+    found: dict[str, list[tuple[str, str, dict]]] = {}
+    for pool in pools.sessions:
+        for ref, record in pools.api(pool).network.get_all_records().items():
+            net_id = private_network_id(record["other_config"])
+            if net_id:
+                found.setdefault(net_id, []).append((pool, ref, record))
+    return found
+
+
+def _setting(record: dict, name: str) -> str | None:
+    oc = record["other_config"]
+    return oc.get(KEY_PREFIX + name, oc.get(XO_PREFIX + name))
+
+
+def find_network(pools: Pools, name: str) -> tuple[str, list[tuple[str, str, dict]]]:
+    """The private network with this name (or private-network uuid)."""
+    matches = {net_id: members for net_id, members in managed_networks(pools).items()
+               if net_id == name or any(r["name_label"] == name for _, _, r in members)}
+    if not matches:
+        raise XapiError(f"no private network named {name!r}; see `sdnctl network list`")
+    if len(matches) > 1:
+        raise XapiError(f"{len(matches)} private networks are named {name!r}; use the uuid: {', '.join(matches)}")
+    return next(iter(matches.items()))
+
+
+def _transport_pif(api, host_ref: str, device: str, vlan: int | None) -> tuple[str, dict] | None:
+    """The host's PIF on `device` (or its VLAN `vlan`) that tunnels will leave from."""
+    for ref in api.host.get_PIFs(host_ref):
+        pif = api.PIF.get_record(ref)
+        if pif["device"] == device and int(pif["VLAN"]) == (vlan if vlan is not None else -1) \
+                and not pif["tunnel_access_PIF_of"]:
+            return ref, pif
+    return None
+
+
+def create(pools: Pools, request: CreateRequest, say: Say) -> str:
+    """Create the network in every pool and a tunnel on each host; undo everything on failure."""
+    validate(request)
+    existing = managed_networks(pools)
+    for net_id, members in existing.items():
+        if any(r["name_label"] == request.name for _, _, r in members):
+            raise XapiError(f"a private network named {request.name!r} exists already ({net_id}); "
+                            "pick another name or `sdnctl network delete` it first")
+    used = {int(v) for members in existing.values() for _, _, r in members
+            if (v := _setting(r, "vni")) and v.isdigit()}
+    vni = request.vni if request.vni is not None else min(set(range(1, len(used) + 2)) - used)
+    if vni in used:
+        raise XapiError(f"VNI {vni} is used by another private network; omit --vni to get a free one")
+    plans = {pool: _host_pifs(pools, pool, request, say) for pool in request.pools}
+    mtus = [int(pif["MTU"]) for pifs in plans.values() for _, pif in pifs.values()]
+    limit = mtu_limit(min(mtus) if mtus else 1500, request.encapsulation, request.encrypted)
+    mtu = limit if request.mtu == "auto" else int(request.mtu)
+    if mtu > limit:
+        say(f"warning: MTU {mtu} exceeds what {request.encapsulation}{' + IPsec' if request.encrypted else ''} "
+            f"carries over a {min(mtus) if mtus else 1500}-byte transport without fragmenting ({limit}); "
+            "oversized packets will be dropped")
+    preferred = _host_uuid(pools, request.preferred_center) if request.preferred_center else None
+    net_id = str(uuidlib.uuid4())
+    other_config = {
+        "automatic": "false",
+        KEY_PREFIX + "private-network-uuid": net_id,
+        KEY_PREFIX + "encapsulation": request.encapsulation,
+        KEY_PREFIX + "vni": str(vni),
+        KEY_PREFIX + "topology": request.topology,
+        KEY_PREFIX + "encrypted": "true" if request.encrypted else "false",
+    }
+    if preferred:
+        other_config[KEY_PREFIX + "preferred-center"] = preferred
+    created: list[tuple[str, str]] = []
+    try:
+        for pool, pifs in plans.items():
+            api = pools.api(pool)
+            ref = api.network.create({"name_label": request.name, "name_description": "sdnctl private network",
+                                      "MTU": str(mtu), "other_config": other_config, "tags": []})
+            created.append((pool, ref))
+            for host_name, (pif_ref, pif) in sorted(pifs.items()):
+                if not pif["IP"]:
+                    say(f"warning: {pool}/{host_name}: {request.pif_device} has no IP; the host joins the "
+                        "network once it gets one")
+                try:
+                    api.tunnel.create(pif_ref, ref, request.encapsulation)
+                except XenAPI.Failure as exc:
+                    if exc.details[0] != "TRANSPORT_PIF_NOT_CONFIGURED":
+                        raise
+            say(f"{pool}: network {request.name} ({api.network.get_bridge(ref)}) with {len(pifs)} tunnel(s)")
+    except XenAPI.Failure as exc:
+        for pool, ref in reversed(created):
+            _destroy(pools.api(pool), ref)
+        raise XapiError(f"creating {request.name!r} failed, nothing was left behind: {exc.details}") from None
+    say(f"created private network {request.name} ({net_id}): {request.encapsulation} VNI {vni}, "
+        f"{request.topology}, MTU {mtu}")
+    return net_id
+
+
+def _host_pifs(pools: Pools, pool: str, request: CreateRequest, say: Say) -> dict[str, tuple[str, dict]]:
+    api = pools.api(pool)
+    pifs = {}
+    for host_ref, host in api.host.get_all_records().items():
+        found = _transport_pif(api, host_ref, request.pif_device, request.vlan)
+        if found is None:
+            say(f"warning: {pool}/{host['name_label']} has no PIF {request.pif_device}"
+                f"{f' VLAN {request.vlan}' if request.vlan is not None else ''}; it stays out of the network")
+            continue
+        pifs[host["name_label"]] = found
+    if not pifs:
+        raise XapiError(f"pool {pool}: no host has PIF {request.pif_device}; check --pif-device")
+    return pifs
+
+
+def _host_uuid(pools: Pools, name: str) -> str:
+    for pool in pools.sessions:
+        for host in pools.api(pool).host.get_all_records().values():
+            if name in (host["name_label"], host["uuid"]):
+                return host["uuid"]
+    raise XapiError(f"--preferred-center {name!r}: no such host in the given pools")
+
+
+def _destroy(api, network_ref: str) -> None:
+    """Destroy a network's tunnels, then the network."""
+    for pif_ref in api.network.get_PIFs(network_ref):
+        for tunnel_ref in api.PIF.get_tunnel_access_PIF_of(pif_ref):
+            api.tunnel.destroy(tunnel_ref)
+    api.network.destroy(network_ref)
+
+
+def delete(pools: Pools, name: str, say: Say) -> None:
+    """Delete the private network from every pool; the daemon then sweeps the switches."""
+    net_id, members = find_network(pools, name)
+    for pool, ref, record in members:
+        if record["VIFs"]:
+            raise XapiError(f"{pool}: network {record['name_label']} still has {len(record['VIFs'])} VIF(s); "
+                            "unplug or move them first")
+    for pool, ref, record in members:
+        _destroy(pools.api(pool), ref)
+        say(f"{pool}: deleted network {record['name_label']} ({record['bridge']})")
+    say(f"deleted private network {name} ({net_id})")
+
+
+def describe(pools: Pools) -> list[dict]:
+    """Every private network with its settings and pools, for `network list` / `show`."""
+    result = []
+    for net_id, members in sorted(managed_networks(pools).items()):
+        first = members[0][2]
+        result.append({
+            "id": net_id, "name": first["name_label"],
+            "origin": "sdnctl" if KEY_PREFIX + "private-network-uuid" in first["other_config"] else "xo",
+            "encapsulation": _setting(first, "encapsulation"), "vni": _setting(first, "vni"),
+            "topology": first["other_config"].get(KEY_PREFIX + "topology", "star"),
+            "encrypted": _setting(first, "encrypted") == "true", "mtu": first["MTU"],
+            "pools": [{"pool": pool, "network_uuid": r["uuid"], "bridge": r["bridge"], "pifs": len(r["PIFs"])}
+                      for pool, _, r in members],
+        })
+    return result

@@ -1,0 +1,369 @@
+"""The level-triggered loop: pools observed via XAPI, switches via OVSDB; desired minus observed applied.
+
+Every XAPI event or OVSDB change only marks work dirty. The desired state is recomputed from
+the whole picture, and a worker per host applies the difference as one transaction. A periodic
+full resync (with jitter) backs this up, so missed events and restarts converge the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from sdnctl import certs
+from sdnctl.config import Config
+from sdnctl.errors import OvsdbError, SdnctlError, XapiError
+from sdnctl.model import KEY_PREFIX, ClusterSnapshot, PortPlan
+from sdnctl.ovsdb import tls
+from sdnctl.ovsdb.switch import HostSwitch
+from sdnctl.topology import DesiredState, desired_tunnels, plan_ports, private_network_id, private_networks
+from sdnctl.xapi.watcher import PoolWatcher, backoff_delay
+
+log = logging.getLogger(__name__)
+
+STATUS_INTERVAL = 0.5       # at most two status.json writes a second
+STATUS_HEARTBEAT = 5.0      # and at least one every 5 s, so `status` can tell a stopped daemon
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """What XAPI says about a host sdnctl must reach."""
+
+    uuid: str
+    ref: str
+    name: str
+    pool: str
+    address: str
+
+
+class Controller:
+    """sdnctl's daemon: one watcher per pool, one switch connection and worker per host."""
+
+    def __init__(self, config: Config, *, dry_run: bool = False):
+        self.config = config
+        self.dry_run = dry_run
+        self.plans: dict[str, PortPlan] = {}
+        self.watchers = {pool.name: PoolWatcher(pool, self._pool_changed) for pool in config.pools}
+        self.switches: dict[str, HostSwitch] = {}
+        self.hosts: dict[str, HostInfo] = {}
+        self.host_errors: dict[str, str] = {}
+        self.snapshot = ClusterSnapshot()
+        self.desired = DesiredState(tunnels={}, centers={}, frozen_networks=frozenset())
+        self.pool_errors: dict[str, str] = {}
+        self.last_event_at: float | None = None
+        self.last_commit_at: float | None = None
+        self._certs_pinned: dict[str, str] = {}
+        self._trusted_pools: dict[str, int] = {}
+        self._center_writes: set[tuple[str, str]] = set()
+        self._tunnel_status_written: dict[str, dict] = {}
+        self._recompute = asyncio.Event()
+        self._dirty: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._status_due = False
+        self._background: set[asyncio.Task] = set()
+
+    # --- life cycle ---------------------------------------------------------------------
+    async def run(self) -> None:
+        """Run until cancelled."""
+        if self.dry_run:
+            self.certs = certs.ControllerCerts(self.config.cert_dir)
+            if not self.certs.client_cert.exists():
+                raise SdnctlError(f"no client certificate in {self.config.cert_dir}: start the daemon once "
+                                  "(it creates one) or run `sdnctl certs init`")
+        else:
+            self.certs, created = certs.ensure_controller_certs(self.config.cert_dir,
+                                                                datetime.datetime.now(datetime.timezone.utc))
+            if created:
+                log.info("created the controller CA and client certificate in %s", self.config.cert_dir)
+        tls.set_client_certificate(str(self.certs.client_cert), str(self.certs.client_key))
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        for name, watcher in self.watchers.items():
+            self._spawn(f"pool:{name}", watcher.run())
+        self._spawn("resync", self._periodic_resync())
+        if not self.dry_run:
+            self._spawn("status", self._status_writer())
+        try:
+            while True:
+                await self._recompute.wait()
+                self._recompute.clear()
+                await self._refresh()
+        finally:
+            for task in list(self._tasks.values()) + list(self._background):
+                task.cancel()
+            await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
+            for watcher in self.watchers.values():
+                await watcher.close()
+
+    def _spawn(self, name: str, coro) -> None:
+        self._tasks[name] = asyncio.create_task(coro, name=name)
+
+    def _background_task(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _periodic_resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.resync_interval * random.uniform(0.9, 1.1))
+            log.debug("periodic full resync")
+            self._recompute.set()
+
+    def _pool_changed(self, pool: str) -> None:
+        self.last_event_at = time.time()
+        self._recompute.set()
+
+    def _switch_changed(self, host_uuid: str) -> None:
+        if host_uuid in self._dirty:
+            self._dirty[host_uuid].set()
+        self._status_due = True
+
+    # --- desired state ------------------------------------------------------------------
+    @property
+    def pools_synced_once(self) -> bool:
+        return all(w.resyncs for w in self.watchers.values())
+
+    async def _refresh(self) -> None:
+        """Recompute the desired state from every pool's records, then wake every host worker."""
+        for name, watcher in self.watchers.items():
+            if not self.dry_run and watcher.synced and self._trusted_pools.get(name) != watcher.resyncs:
+                await self._ensure_pool_trust(watcher)
+        records = {name: w.records for name, w in self.watchers.items() if w.records}
+        self.snapshot = private_networks(records, self.config.topology)
+        self.desired = desired_tunnels(self.snapshot)
+        self._index_hosts()
+        await self._ensure_switches()
+        if self.pools_synced_once and not self.dry_run:
+            self._persist_centers()
+        for event in self._dirty.values():
+            event.set()
+        self._status_due = True
+
+    async def _ensure_pool_trust(self, watcher: PoolWatcher) -> None:
+        """The pool trusts sdnctl's CA and its hosts' OVSDB listen for a controller (pssl)."""
+        try:
+            names = await watcher.call("pool.certificate_list")
+            if certs.POOL_CA_NAME not in names:
+                pem = self.certs.ca_cert.read_text()
+                try:
+                    await watcher.call("pool.install_ca_certificate", certs.POOL_CA_NAME, pem)
+                except XapiError as exc:
+                    if "MESSAGE_METHOD_UNKNOWN" not in str(exc):
+                        raise
+                    await watcher.call("pool.certificate_install", certs.POOL_CA_NAME, pem)
+                await watcher.call("pool.certificate_sync")
+                log.info("pool %s: installed sdnctl's CA as %s", watcher.name, certs.POOL_CA_NAME)
+            if not await watcher.call("SDN_controller.get_all"):
+                await watcher.call("SDN_controller.introduce", "pssl", "", "0")
+                log.info("pool %s: introduced the SDN controller (hosts listen on pssl)", watcher.name)
+            self._trusted_pools[watcher.name] = watcher.resyncs
+            self.pool_errors.pop(watcher.name, None)
+        except XapiError as exc:
+            self.pool_errors[watcher.name] = str(exc)
+            log.error("%s", exc)
+
+    def _index_hosts(self) -> None:
+        """Host uuid -> how to reach it, for every host of every pool."""
+        hosts = {}
+        for name, watcher in self.watchers.items():
+            for ref, host in watcher.records.get("host", {}).items():
+                hosts[host["uuid"]] = HostInfo(host["uuid"], ref, host.get("name_label", ""), name,
+                                               host.get("address", ""))
+        self.hosts = hosts
+
+    async def _ensure_switches(self) -> None:
+        """A switch connection and worker for every host of every pool (stale ports need sweeping too)."""
+        wanted = set(self.hosts)
+        for uuid in set(self.switches) - wanted:
+            await self._drop_switch(uuid)
+        for uuid in sorted(wanted):
+            host = self.hosts[uuid]
+            switch = self.switches.get(uuid)
+            if switch is not None and switch.target != f"{host.address}:{self.config.ovsdb_port}":
+                await self._drop_switch(uuid)
+                switch = None
+            if switch is None:
+                pem = await self._server_certificate(host)
+                if pem is None:
+                    continue
+                tls.pin(f"{host.address}:{self.config.ovsdb_port}", pem)
+                switch = HostSwitch(uuid, host.name, host.address, self.config.ovsdb_port, self._switch_changed)
+                self.switches[uuid] = switch
+                self._dirty[uuid] = asyncio.Event()
+                self._spawn(f"ovsdb:{uuid}", switch.run())
+                self._spawn(f"worker:{uuid}", self._worker(uuid))
+
+    async def _server_certificate(self, host: HostInfo) -> str | None:
+        """The host's certificate as XAPI reports it: the only one its OVSDB may present."""
+        try:
+            pem = await self.watchers[host.pool].call("host.get_server_certificate", host.ref)
+        except XapiError as exc:
+            self.host_errors[host.uuid] = f"cannot read its certificate from XAPI: {exc}"
+            return None
+        return pem
+
+    async def _drop_switch(self, uuid: str) -> None:
+        for key in (f"ovsdb:{uuid}", f"worker:{uuid}"):
+            task = self._tasks.pop(key, None)
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self.switches.pop(uuid, None)
+        self._dirty.pop(uuid, None)
+
+    def _persist_centers(self) -> None:
+        """Record each star's center in XAPI (sdnctl:center), so a restart elects the same one."""
+        for network in self.snapshot.networks:
+            center = self.desired.centers.get(network.id)
+            if network.topology != "star" or center is None or center == network.center:
+                continue
+            if (network.id, center) in self._center_writes:
+                continue
+            self._center_writes.add((network.id, center))
+            log.info("network %s: star center is now host %s", network.name, self._host_name(center))
+            self._background_task(self._write_center(network.id, center))
+
+    async def _write_center(self, network_id: str, center: str) -> None:
+        for watcher in self.watchers.values():
+            for ref, record in watcher.records.get("network", {}).items():
+                if private_network_id(record.get("other_config", {})) != network_id:
+                    continue
+                try:
+                    await watcher.call("network.remove_from_other_config", ref, KEY_PREFIX + "center")
+                    await watcher.call("network.add_to_other_config", ref, KEY_PREFIX + "center", center)
+                except XapiError as exc:
+                    log.warning("network %s: could not record the center: %s", network_id, exc)
+        self._center_writes.discard((network_id, center))
+
+    def _host_name(self, uuid: str) -> str:
+        host = self.hosts.get(uuid)
+        return host.name if host else uuid
+
+    # --- per-host worker ----------------------------------------------------------------
+    def _frozen_networks(self, switch: HostSwitch) -> frozenset[str]:
+        """Networks whose ports must not be deleted now: malformed ones, and all while a pool is unknown.
+
+        A pool that has not answered since sdnctl started may hold the far end of any tunnel;
+        deleting on a partial picture would cut traffic that was flowing.
+        """
+        if self.pools_synced_once:
+            return self.desired.frozen_networks
+        return self.desired.frozen_networks | {port.network_id for port in switch.owned_ports()}
+
+    async def _worker(self, uuid: str) -> None:
+        """Apply desired minus observed on one host whenever it is marked dirty; back off on failure."""
+        attempt = 0
+        switch, dirty = self.switches[uuid], self._dirty[uuid]
+        loop = asyncio.get_running_loop()
+        while True:
+            await dirty.wait()
+            dirty.clear()
+            if not switch.connected:
+                continue
+            plan = plan_ports(self.desired.tunnels.get(uuid, ()), switch.owned_ports(),
+                              bridges=switch.bridges(), frozen_networks=self._frozen_networks(switch))
+            if self.dry_run:
+                self.plans[uuid] = plan
+                continue
+            if plan.empty:
+                await self._write_tunnel_status(uuid)
+                continue
+            try:
+                await switch.apply(plan)
+            except OvsdbError as exc:
+                delay = backoff_delay(attempt)
+                attempt += 1
+                self.host_errors[uuid] = str(exc)
+                log.warning("%s; retrying in %.1fs", exc, delay)
+                loop.call_later(delay, dirty.set)
+                continue
+            attempt = 0
+            self.host_errors.pop(uuid, None)
+            self.last_commit_at = time.time()
+            log.info("%s: +%d -%d ~%d tunnel ports", switch.host_name, len(plan.add), len(plan.delete),
+                     len(plan.modify))
+
+    async def _write_tunnel_status(self, uuid: str) -> None:
+        """tunnel.status in XAPI: active when every desired port of that network is up on this host."""
+        host = self.hosts.get(uuid)
+        if host is None:
+            return
+        watcher = self.watchers[host.pool]
+        observed = {p.name: p for p in self.switches[uuid].owned_ports()}
+        desired = self.desired.tunnels.get(uuid, frozenset())
+        vni = {n.id: n.vni for n in self.snapshot.networks}
+        records = watcher.records
+        for tref, tunnel in records.get("tunnel", {}).items():
+            access = records.get("pif", {}).get(tunnel.get("access_PIF"), {})
+            network = records.get("network", {}).get(access.get("network"), {})
+            net_id = private_network_id(network.get("other_config", {}))
+            if access.get("host") != host.ref or net_id not in vni:
+                continue
+            ports = [s for s in desired if s.network_id == net_id]
+            active = bool(ports) and all(
+                s.name in observed and (observed[s.name].ofport or -1) > 0 for s in ports)
+            status = {"active": "true" if active else "false", "key": str(vni[net_id])}
+            if tunnel.get("status") == status or self._tunnel_status_written.get(tref) == status:
+                continue
+            self._tunnel_status_written[tref] = status
+            try:
+                await watcher.call("tunnel.set_status", tref, status)
+            except XapiError as exc:
+                self._tunnel_status_written.pop(tref, None)
+                log.warning("could not set tunnel status: %s", exc)
+
+    # --- status -------------------------------------------------------------------------
+    async def _status_writer(self) -> None:
+        path = self.config.state_dir / "status.json"
+        last = 0.0
+        while True:
+            await asyncio.sleep(STATUS_INTERVAL)
+            if self._status_due or time.monotonic() - last > STATUS_HEARTBEAT:
+                self._status_due = False
+                last = time.monotonic()
+                certs.write_public(path, json.dumps(self.status(), indent=2, sort_keys=True) + "\n")
+
+    def status(self) -> dict:
+        """Everything `sdnctl status` shows: pools, hosts, and per network desired vs observed."""
+        observed = {uuid: {p.name: p for p in sw.owned_ports()} if sw.connected else {}
+                    for uuid, sw in self.switches.items()}
+        networks = []
+        for network in self.snapshot.networks:
+            hosts = []
+            for ep in network.endpoints:
+                desired = sorted((s for s in self.desired.tunnels.get(ep.host_uuid, ()) if s.network_id == network.id),
+                                 key=lambda s: s.name)
+                seen = {n: p for n, p in observed.get(ep.host_uuid, {}).items() if p.network_id == network.id}
+                tunnels = [{"name": s.name, "remote_host": s.remote_host, "remote_name": self._host_name(s.remote_host),
+                            "remote_ip": s.remote_ip, "desired": True, "observed": s.name in seen,
+                            "ofport": seen[s.name].ofport if s.name in seen else None,
+                            "error": seen[s.name].error if s.name in seen else None} for s in desired]
+                tunnels += [{"name": p.name, "remote_host": p.remote_host, "remote_name": self._host_name(p.remote_host),
+                             "remote_ip": dict(p.options).get("remote_ip"), "desired": False, "observed": True,
+                             "ofport": p.ofport, "error": p.error}
+                            for n, p in sorted(seen.items()) if n not in {s.name for s in desired}]
+                hosts.append({"uuid": ep.host_uuid, "name": self._host_name(ep.host_uuid), "pool": ep.pool,
+                              "bridge": ep.bridge, "transport_ip": ep.transport_ip, "eligible": ep.eligible,
+                              "tunnels": tunnels})
+            networks.append({"id": network.id, "name": network.name, "origin": network.origin,
+                             "encapsulation": network.encapsulation, "vni": network.vni,
+                             "topology": network.topology, "encrypted": network.encrypted,
+                             "center": self.desired.centers.get(network.id),
+                             "center_name": self._host_name(self.desired.centers.get(network.id) or ""),
+                             "error": network.error, "hosts": hosts})
+        switches = {uuid: {"name": sw.host_name, "target": sw.target, "connected": sw.connected,
+                           "error": self.host_errors.get(uuid) or sw.status_error(), **sw.stats}
+                    for uuid, sw in self.switches.items()}
+        return {
+            "generated_at": time.time(),
+            "last_event_at": self.last_event_at,
+            "last_commit_at": self.last_commit_at,
+            "pools": [{"name": w.name, "synced": w.synced, "master_url": w.master_url,
+                       "error": self.pool_errors.get(w.name) or w.error} for w in self.watchers.values()],
+            "hosts": switches,
+            "networks": networks,
+        }

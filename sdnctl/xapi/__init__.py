@@ -1,0 +1,1 @@
+"""XAPI: sessions, pool watchers."""
