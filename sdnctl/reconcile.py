@@ -60,6 +60,7 @@ class Controller:
         self._certs_pinned: dict[str, str] = {}
         self._trusted_pools: dict[str, int] = {}
         self._center_writes: set[tuple[str, str]] = set()
+        self._plugging: set[str] = set()
         self._tunnel_status_written: dict[str, dict] = {}
         self._recompute = asyncio.Event()
         self._dirty: dict[str, asyncio.Event] = {}
@@ -139,6 +140,7 @@ class Controller:
         await self._ensure_switches()
         if self.pools_synced_once and not self.dry_run:
             self._persist_centers()
+            self._plug_access_pifs()
         for event in self._dirty.values():
             event.set()
         self._status_due = True
@@ -238,6 +240,33 @@ class Controller:
                 except XapiError as exc:
                     log.warning("network %s: could not record the center: %s", network_id, exc)
         self._center_writes.discard((network_id, center))
+
+    def _plug_access_pifs(self) -> None:
+        """Plug a managed network's tunnel access PIF once its transport PIF is back (XAPI won't)."""
+        for watcher in self.watchers.values():
+            records = watcher.records
+            pifs, networks = records.get("pif", {}), records.get("network", {})
+            for ref, pif in pifs.items():
+                if pif.get("currently_attached") or not pif.get("tunnel_access_PIF_of") or ref in self._plugging:
+                    continue
+                if private_network_id(networks.get(pif.get("network"), {}).get("other_config", {})) is None:
+                    continue
+                tunnel = records.get("tunnel", {}).get(pif["tunnel_access_PIF_of"][0], {})
+                transport = pifs.get(tunnel.get("transport_PIF"), {})
+                host = records.get("host", {}).get(pif.get("host"), {})
+                live = records.get("host_metrics", {}).get(host.get("metrics"), {}).get("live") in (True, "true")
+                if live and transport.get("currently_attached") and transport.get("IP"):
+                    self._plugging.add(ref)
+                    self._background_task(self._plug(watcher, ref))
+
+    async def _plug(self, watcher: PoolWatcher, pif_ref: str) -> None:
+        try:
+            await watcher.call("PIF.plug", pif_ref)
+            log.info("pool %s: plugged tunnel access PIF %s", watcher.name, pif_ref)
+        except XapiError as exc:
+            log.warning("%s", exc)
+        finally:
+            self._plugging.discard(pif_ref)
 
     def _host_name(self, uuid: str) -> str:
         host = self.hosts.get(uuid)
@@ -362,7 +391,7 @@ class Controller:
             "generated_at": time.time(),
             "last_event_at": self.last_event_at,
             "last_commit_at": self.last_commit_at,
-            "pools": [{"name": w.name, "synced": w.synced, "master_url": w.master_url,
+            "pools": [{"name": w.name, "synced": w.synced, "master_url": w.master_url, "resyncs": w.resyncs,
                        "error": self.pool_errors.get(w.name) or w.error} for w in self.watchers.values()],
             "hosts": switches,
             "networks": networks,

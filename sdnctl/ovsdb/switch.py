@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import random
 import select
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 import ovs.db.idl
 import ovs.jsonrpc
+import ovs.poller
 import ovs.stream
 import ovs.timeval
 import ovs.util
@@ -90,15 +92,33 @@ class _Wakeup:
 
 
 def _fetch_schema(remote: str) -> ovs.db.idl.SchemaHelper:
-    """Ask the server for its Open_vSwitch schema (blocking; run in a thread)."""
+    """Ask the server for its Open_vSwitch schema (blocking, bounded in time; run in a thread)."""
+    target = remote.split(":", 1)[1]
+    deadline = ovs.timeval.msec() + SCHEMA_TIMEOUT_MS
     error, stream = ovs.stream.Stream.open_block(ovs.stream.Stream.open(remote), SCHEMA_TIMEOUT_MS)
     if error:
-        raise OvsdbError(f"cannot connect to {remote}: {tls.last_error(remote.split(':', 1)[1]) or ovs.util.strerror(error)}")
+        raise OvsdbError(f"cannot connect to {remote}: {tls.last_error(target) or ovs.util.strerror(error)}")
     rpc = ovs.jsonrpc.Connection(stream)
     try:
-        error, reply = rpc.transact_block(ovs.jsonrpc.Message.create_request("get_schema", ["Open_vSwitch"]))
+        request = ovs.jsonrpc.Message.create_request("get_schema", ["Open_vSwitch"])
+        error = rpc.send(request)
+        reply = None
+        while not error and reply is None:
+            rpc.run()
+            error, reply = rpc.recv()
+            if error == errno.EAGAIN:
+                error = 0
+            if reply is None and not error:
+                if ovs.timeval.msec() > deadline:
+                    raise OvsdbError(f"get_schema from {remote}: no answer in {SCHEMA_TIMEOUT_MS} ms "
+                                     f"({tls.last_error(target) or 'TLS handshake or server stalled'})")
+                poller = ovs.poller.Poller()
+                rpc.wait(poller)
+                rpc.recv_wait(poller)
+                poller.timer_wait(100)
+                poller.block()
         if error or reply.error:
-            detail = tls.last_error(remote.split(":", 1)[1]) or (ovs.util.strerror(error) if error else reply.error)
+            detail = tls.last_error(target) or (ovs.util.strerror(error) if error else reply.error)
             raise OvsdbError(f"get_schema from {remote} failed: {detail}")
         helper = ovs.db.idl.SchemaHelper(schema_json=reply.result)
     finally:
