@@ -243,6 +243,10 @@ class LabAdmin:
         self._lab.host_recover(host_name)
         return True
 
+    def vm_create(self, name_label: str, guest_ip: str) -> str:
+        """A halted VM whose VIFs carry `guest_ip` (CIDR) in data-plane mode; returns its ref."""
+        return self._lab.pools[self._pool_name].sim.create_vm(name_label, guest_ip or None)
+
 
 def read_state(root: Path = DEFAULT_ROOT, octet: int = 0) -> dict:
     """The state a running lab wrote, or LabError if none runs."""

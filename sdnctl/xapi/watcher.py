@@ -43,7 +43,7 @@ async def _in_daemon_thread(func, *args):
         try:
             result = func(*args)
         except BaseException as exc:  # handed to the awaiting coroutine
-            settle(lambda: future.set_exception(exc))
+            settle(lambda error=exc: future.set_exception(error))
         else:
             settle(lambda: future.set_result(result))
 

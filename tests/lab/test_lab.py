@@ -1,0 +1,122 @@
+"""The lab as a whole: the CLI contract, teardown, and real packets between namespaced hosts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sdnctl.errors import LabError
+from sdnctl.lab import netns
+from sdnctl.lab.lab import Lab
+from tests.waiting import wait_for
+
+ROOT = Path("/run/sdnctl-test-lab")
+
+
+def sdnctl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sdnctl.cli", *args], capture_output=True, text=True, timeout=180)
+
+
+def lab_processes(tag: str) -> list[str]:
+    """Command lines of live OVS daemons whose files live under this lab's directory."""
+    out = subprocess.run(["pgrep", "-a", "-f", f"{ROOT}/{tag}/"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "ovsdb-server" in line or "ovs-vswitchd" in line]
+
+
+def test_lab_cli_up_status_down_leaves_nothing():
+    octet = 61
+    tag = f"sdnlab{octet}"
+    common = ["--octet", str(octet), "--root", str(ROOT)]
+    try:
+        started = time.monotonic()
+        up = sdnctl("lab", "up", "--pools", "2", "--hosts", "3", "--netns", *common)
+        elapsed = time.monotonic() - started
+        assert up.returncode == 0, up.stderr
+        assert "6 hosts ready" in up.stdout
+        print(f"lab up 2x3 --netns: {elapsed:.1f}s")
+        again = sdnctl("lab", "up", *common)
+        assert again.returncode == 1 and "already running" in again.stderr
+        status = json.loads(sdnctl("lab", "status", "--json", *common).stdout)
+        assert Path(status["config"]).exists()
+        assert [p["name"] for p in status["pools"]] == ["pool1", "pool2"]
+        for pool in status["pools"]:
+            assert set(pool) >= {"name", "url", "username", "password", "master", "hosts"}
+            assert pool["master"] == pool["hosts"][0]["name"]
+            for host in pool["hosts"]:
+                assert set(host) >= {"uuid", "name", "ovsdb", "netns"}
+                assert host["ovsdb"].startswith("unix:") and host["netns"] == f"{tag}-{host['name']}"
+        assert len(lab_processes(tag)) == 12
+        assert sum(ns.startswith(f"{tag}-") for ns in netns.list_namespaces()) == 7  # 6 hosts + the segment
+    finally:
+        down = sdnctl("lab", "down", *common)
+    assert down.returncode == 0, down.stderr
+    assert lab_processes(tag) == []
+    assert not any(ns.startswith(f"{tag}-") for ns in netns.list_namespaces())
+    assert not (ROOT / tag).exists()
+    repeat = sdnctl("lab", "down", *common)
+    assert repeat.returncode == 0 and "nothing to do" in repeat.stdout
+    missing = sdnctl("lab", "status", *common)
+    assert missing.returncode == 1 and "no lab is running" in missing.stderr
+
+
+def test_failed_lab_start_is_torn_down():
+    """A lab that cannot start (port taken) removes everything it had started."""
+    import socket
+
+    octet = 62
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind((f"127.{octet}.1.2", 443))
+    blocker.listen()
+    try:
+        lab = Lab(pools=1, hosts=2, octet=octet, root=ROOT)
+        with pytest.raises(LabError, match="cannot listen on 127.62.1.2"):
+            lab.up()
+    finally:
+        blocker.close()
+    assert lab_processes(f"sdnlab{octet}") == []
+    assert not (ROOT / f"sdnlab{octet}").exists()
+
+
+def _ping(vm_ns: str, address: str) -> bool:
+    return subprocess.run(["ip", "netns", "exec", vm_ns, "ping", "-c1", "-W1", address],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.netns
+def test_vms_ping_only_once_gre_ports_join_their_hosts():
+    lab = Lab(pools=1, hosts=2, dataplane=True, octet=63, root=ROOT)
+    lab.up()
+    try:
+        sim = lab.pools["pool1"].sim
+        import XenAPI
+
+        state = lab.status()["pools"][0]
+        session = XenAPI.Session(state["url"], ignore_ssl=True)
+        session.login_with_password("root", state["password"], "1.0", "test")
+        api = session.xenapi
+        network = api.network.create({"name_label": "priv", "name_description": "", "MTU": "1400",
+                                      "other_config": {}, "tags": []})
+        hosts = {api.host.get_name_label(h): h for h in api.host.get_all()}
+        vms = {}
+        for index, host_name in enumerate(["p1h1", "p1h2"], start=1):
+            vm = sim.create_vm(f"vm{index}", f"192.0.2.{index}/24")
+            api.VIF.create({"device": "0", "network": network, "VM": vm, "MAC": f"02:00:00:00:00:0{index}",
+                            "other_config": {}, "MTU": "1400"})
+            api.VM.start_on(vm, hosts[host_name], False, False)
+            vms[host_name] = lab.host(host_name).vm_netns(api.VM.get_uuid(vm))
+        bridge = api.network.get_bridge(network)
+        session.xenapi.session.logout()
+        assert not _ping(vms["p1h1"], "192.0.2.2")
+        for local, remote in (("p1h1", "p1h2"), ("p1h2", "p1h1")):
+            lab.host(local).vsctl("add-port", bridge, "gre0", "--", "set", "Interface", "gre0", "type=gre",
+                                  f"options:remote_ip={lab.host(remote).pif_ips['eth1']}", "options:key=77")
+        wait_for(lambda: _ping(vms["p1h1"], "192.0.2.2"), timeout=15, what="ping over hand-made GRE")
+    finally:
+        lab.down()
+    assert not any(ns.startswith("sdnlab63-") for ns in netns.list_namespaces())
