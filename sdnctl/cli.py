@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import os
@@ -151,6 +152,7 @@ def cmd_run(args) -> int:
     from sdnctl.reconcile import Controller
 
     config = _config(args)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack to stderr
     logging.basicConfig(level=(args.log_level or config.log_level).upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("sdnctl").info("sdnctl starting: %d pool(s) from %s", len(config.pools), config.path)

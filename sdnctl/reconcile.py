@@ -101,7 +101,14 @@ class Controller:
                 await watcher.close()
 
     def _spawn(self, name: str, coro) -> None:
-        self._tasks[name] = asyncio.create_task(coro, name=name)
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._task_ended)
+        self._tasks[name] = task
+
+    @staticmethod
+    def _task_ended(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s died: %r", task.get_name(), task.exception(), exc_info=task.exception())
 
     def _background_task(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -185,7 +192,8 @@ class Controller:
         for uuid in sorted(wanted):
             host = self.hosts[uuid]
             switch = self.switches.get(uuid)
-            if switch is not None and switch.target != f"{host.address}:{self.config.ovsdb_port}":
+            died = any(self._tasks[key].done() for key in (f"ovsdb:{uuid}", f"worker:{uuid}") if key in self._tasks)
+            if switch is not None and (died or switch.target != f"{host.address}:{self.config.ovsdb_port}"):
                 await self._drop_switch(uuid)
                 switch = None
             if switch is None:
@@ -205,6 +213,7 @@ class Controller:
             pem = await self.watchers[host.pool].call("host.get_server_certificate", host.ref)
         except XapiError as exc:
             self.host_errors[host.uuid] = f"cannot read its certificate from XAPI: {exc}"
+            log.warning("host %s: %s", host.name, self.host_errors[host.uuid])
             return None
         return pem
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import random
 import select
 import ssl
@@ -20,7 +21,6 @@ import ovs.jsonrpc
 import ovs.poller
 import ovs.stream
 import ovs.timeval
-import ovs.util
 
 from sdnctl.errors import OvsdbError
 from sdnctl.model import OWNER_NETWORK, OWNER_REMOTE, ObservedPort, PortPlan, TunnelSpec
@@ -97,7 +97,7 @@ def _fetch_schema(remote: str) -> ovs.db.idl.SchemaHelper:
     deadline = ovs.timeval.msec() + SCHEMA_TIMEOUT_MS
     error, stream = ovs.stream.Stream.open_block(ovs.stream.Stream.open(remote), SCHEMA_TIMEOUT_MS)
     if error:
-        raise OvsdbError(f"cannot connect to {remote}: {tls.last_error(target) or ovs.util.strerror(error)}")
+        raise OvsdbError(f"cannot connect to {remote}: {tls.last_error(target) or os.strerror(error)}")
     rpc = ovs.jsonrpc.Connection(stream)
     try:
         request = ovs.jsonrpc.Message.create_request("get_schema", ["Open_vSwitch"])
@@ -118,7 +118,7 @@ def _fetch_schema(remote: str) -> ovs.db.idl.SchemaHelper:
                 poller.timer_wait(100)
                 poller.block()
         if error or reply.error:
-            detail = tls.last_error(target) or (ovs.util.strerror(error) if error else reply.error)
+            detail = tls.last_error(target) or (os.strerror(error) if error else reply.error)
             raise OvsdbError(f"get_schema from {remote} failed: {detail}")
         helper = ovs.db.idl.SchemaHelper(schema_json=reply.result)
     finally:

@@ -1,0 +1,59 @@
+"""Real packets: VMs on three hosts of two pools ping over the tunnels the controller built."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+
+import pytest
+
+from tests.integration.conftest import run_cli, xapi
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.netns
+
+GUESTS = {"p1h1": "192.0.2.11", "p1h2": "192.0.2.12", "p2h1": "192.0.2.21"}
+
+
+def ping(vm_ns: str, address: str) -> bool:
+    return subprocess.run(["ip", "netns", "exec", vm_ns, "ping", "-c1", "-W1", address],
+                          capture_output=True).returncode == 0
+
+
+def start_guests(lab, network_name: str) -> dict[str, str]:
+    """One VM per host in GUESTS, on the private network; host name -> the VM's namespace."""
+    namespaces = {}
+    for host_name, ip in GUESTS.items():
+        pool = "pool" + host_name[1]
+        session = xapi(lab, pool)
+        api = session.xenapi
+        try:
+            vm = lab.pools[pool].sim.create_vm(f"vm-{host_name}", f"{ip}/24")
+            network = api.network.get_by_name_label(network_name)[0]
+            api.VIF.create({"device": "0", "network": network, "VM": vm, "other_config": {},
+                            "MAC": "02:00:00:00:%02x:%02x" % (int(host_name[1]), int(host_name[3])), "MTU": "1400"})
+            api.VM.start_on(vm, api.host.get_by_name_label(host_name)[0], False, False)
+            namespaces[host_name] = lab.host(host_name).vm_netns(api.VM.get_uuid(vm))
+        finally:
+            api.session.logout()
+    return namespaces
+
+
+def all_ping(namespaces: dict[str, str]) -> bool:
+    return all(ping(namespaces[a], GUESTS[b]) for a, b in itertools.permutations(namespaces, 2))
+
+
+@pytest.mark.parametrize("encapsulation", ["gre", "vxlan"])
+def test_guests_ping_across_pools_and_survive_center_crash_and_eject(make_lab, make_daemon, encapsulation):
+    lab = make_lab(pools=2, hosts=2, dataplane=True)
+    make_daemon(lab)
+    run_cli("network", "create", "--name", "dp", "--pool", "pool1", "--pool", "pool2", "--pif-device", "eth1",
+            "--encapsulation", encapsulation, "--topology", "star", "--preferred-center", "p2h2",
+            config=lab.config_path)
+    vms = start_guests(lab, "dp")
+    wait_for(lambda: all_ping(vms), timeout=30, what="every guest pings every other")
+    lab.host_crash("p2h2")  # the star's center, which hosts no guest
+    wait_for(lambda: all_ping(vms), timeout=30, what="pings after the center crashed")
+    lab.host_eject("p1h2")
+    del vms["p1h2"]
+    wait_for(lambda: all_ping(vms), timeout=30, what="pings after an eject")
