@@ -9,6 +9,7 @@ host from another. This stream trusts exactly the certificate XAPI reports for t
 from __future__ import annotations
 
 import errno
+import socket
 import ssl
 import threading
 
@@ -85,9 +86,15 @@ class PinnedSSLStream(ovs.stream.SSLStream):
     """python-ovs's SSL stream with a per-host trust anchor and readable errors."""
 
     @staticmethod
+    def check_connection_completion(sock):
+        # Ask the socket first: python-ovs would report a refused connection as an SSL error
+        # code posing as an errno.
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or ovs.stream.Stream.check_connection_completion(sock)
+
+    @staticmethod
     def _open(suffix, dscp):
         address = ovs.socket_util.inet_parse_active(suffix, 0, raises=False)
-        family, sock = ovs.socket_util.inet_create_socket_active(__import__("socket").SOCK_STREAM, address)
+        family, sock = ovs.socket_util.inet_create_socket_active(socket.SOCK_STREAM, address)
         if sock is None:
             return family, sock
         try:
