@@ -338,3 +338,18 @@ def test_malformed_network_is_reported_and_others_converge(make_lab, make_daemon
     for name in names:
         grown[name].update(expected_ports(lab, bad, names, "mesh", None)[name])
     wait_for(lambda: converged(lab, grown), what="good network grows, bad one frozen")
+
+
+def test_plan_shows_pending_changes_and_changes_nothing(make_lab, make_daemon):
+    lab = make_lab(pools=1, hosts=2)
+    daemon = make_daemon(lab)
+    net_id = create_network(lab, topology="mesh")
+    expected = expected_ports(lab, net_id, ["p1h1", "p1h2"], "mesh", None)
+    wait_for(lambda: converged(lab, expected), what="mesh")
+    assert "0 change(s) pending" in run_cli("plan", config=lab.config_path).stdout
+    daemon.kill()
+    port = next(iter(expected["p1h1"]))
+    lab.host("p1h1").vsctl("del-port", port)
+    out = run_cli("plan", config=lab.config_path).stdout
+    assert f"p1h1: + {port} gre" in out and "1 change(s) pending" in out
+    assert port not in tunnel_ports(lab, "p1h1")
