@@ -5,6 +5,7 @@ No sockets, clocks or threads here: the shell passes records in and applies what
 
 from __future__ import annotations
 
+import re
 import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -33,10 +34,11 @@ class DesiredState:
 # --- records -> private networks -----------------------------------------------------------
 
 def _setting(other_config: Mapping[str, str], name: str) -> tuple[str, str | None]:
-    """(origin, value) of a setting: sdnctl's key wins over Xen Orchestra's."""
-    if KEY_PREFIX + name in other_config:
-        return "sdnctl", other_config[KEY_PREFIX + name]
-    return "xo", other_config.get(XO_PREFIX + name)
+    """(key, value) of a setting: sdnctl's key wins over Xen Orchestra's."""
+    for key in (KEY_PREFIX + name, XO_PREFIX + name):
+        if key in other_config:
+            return key, other_config[key]
+    return KEY_PREFIX + name, None
 
 
 def private_network_id(other_config: Mapping[str, str]) -> str | None:
@@ -47,36 +49,36 @@ def private_network_id(other_config: Mapping[str, str]) -> str | None:
 def _parse_network(pool: str, record: Mapping, default_topology: str) -> tuple[dict, str | None]:
     """The settings of one pool's network object, and an error message if they are malformed."""
     oc = record.get("other_config", {})
-    origin, net_id = _setting(oc, "private-network-uuid")
+    id_key, net_id = _setting(oc, "private-network-uuid")
+    origin = "sdnctl" if id_key.startswith(KEY_PREFIX) else "xo"
     where = f"pool {pool}, network {record.get('name_label', '?')!r} ({record.get('uuid', '?')})"
-    encapsulation = (_setting(oc, "encapsulation")[1] or "gre").lower()
+    encap_key, encapsulation = _setting(oc, "encapsulation")
+    topology_key, topology = _setting(oc, "topology")
     settings = {
         "id": net_id, "origin": origin, "name": record.get("name_label", ""),
-        "encapsulation": encapsulation,
-        "topology": "star" if origin == "xo" else (_setting(oc, "topology")[1] or default_topology),
+        "encapsulation": (encapsulation or "gre").lower(),
+        "topology": "star" if origin == "xo" else (topology or default_topology),
         "preferred_center": _setting(oc, "preferred-center")[1] or None,
         "center": oc.get(KEY_PREFIX + "center") or None,
         "encrypted": (_setting(oc, "encrypted")[1] or "false").lower() == "true",
         "vni": 0,
     }
-    prefix = KEY_PREFIX if origin == "sdnctl" else XO_PREFIX
     try:
-        uuidlib.UUID(net_id)
+        settings["id"] = str(uuidlib.UUID(net_id))  # one spelling, whatever case or hyphens a pool used
     except ValueError:
-        return settings, f"{where}: {prefix}private-network-uuid {net_id!r} is not a uuid"
-    if encapsulation not in ENCAPSULATIONS:
-        return settings, (f"{where}: {prefix}encapsulation {encapsulation!r} is not one of "
+        return settings, f"{where}: {id_key} {net_id!r} is not a uuid"
+    if settings["encapsulation"] not in ENCAPSULATIONS:
+        return settings, (f"{where}: {encap_key} {encapsulation!r} is not one of "
                           f"{', '.join(ENCAPSULATIONS)}; fix it with network.add_to_other_config")
     if settings["topology"] not in TOPOLOGIES:
-        return settings, f"{where}: {prefix}topology {settings['topology']!r} is not one of {', '.join(TOPOLOGIES)}"
-    raw_vni = _setting(oc, "vni")[1]
-    try:
-        vni = int(raw_vni)
-    except (TypeError, ValueError):
-        return settings, f"{where}: {prefix}vni {raw_vni!r} is not an integer"
-    if not 1 <= vni <= MAX_KEY[encapsulation]:
-        return settings, (f"{where}: {prefix}vni {vni} is out of range for {encapsulation} "
-                          f"(1..{MAX_KEY[encapsulation]})")
+        return settings, f"{where}: {topology_key} {settings['topology']!r} is not one of {', '.join(TOPOLOGIES)}"
+    vni_key, raw_vni = _setting(oc, "vni")
+    if raw_vni is None or not re.fullmatch(r"[0-9]{1,10}", raw_vni):
+        return settings, f"{where}: {vni_key} {raw_vni!r} is not an integer"
+    vni = int(raw_vni)
+    if not 1 <= vni <= MAX_KEY[settings["encapsulation"]]:
+        return settings, (f"{where}: {vni_key} {vni} is out of range for {settings['encapsulation']} "
+                          f"(1..{MAX_KEY[settings['encapsulation']]})")
     settings["vni"] = vni
     return settings, None
 
@@ -116,9 +118,10 @@ def private_networks(pools: Mapping[str, PoolRecords], default_topology: str = "
             parts[settings["id"]].append((settings, error, _endpoints(pool, records, ref, network)))
     networks = []
     for net_id, members in sorted(parts.items()):
-        first = members[0][0]
         errors = [e for _, e, _ in members if e]
-        for settings, _, _ in members[1:]:
+        parsed = [settings for settings, error, _ in members if error is None]
+        first = parsed[0] if parsed else members[0][0]
+        for settings in parsed[1:]:
             for key in ("encapsulation", "vni", "topology"):
                 if settings[key] != first[key]:
                     errors.append(f"private network {net_id}: pools disagree on {key} "
@@ -160,15 +163,20 @@ def _pairs(network: PrivateNetwork, center: str | None) -> list[tuple[Endpoint, 
     return [(hub, ep) for ep in spokes] + [(ep, hub) for ep in spokes]
 
 
-def desired_tunnels(snapshot: ClusterSnapshot) -> DesiredState:
-    """Every tunnel port each host should carry, given the pools as they are now."""
+def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = None) -> DesiredState:
+    """Every tunnel port each host should carry, given the pools as they are now.
+
+    `psks` holds the IPsec pre-shared key of each encrypted network, by private-network uuid;
+    an encrypted network without one is frozen (its tunnels are not built unencrypted).
+    """
+    psks = psks or {}
     tunnels: dict[str, set[TunnelSpec]] = defaultdict(set)
     centers: dict[str, str | None] = {}
     frozen = set()
     for network in snapshot.networks:
         for ep in network.endpoints:
             tunnels[ep.host_uuid]  # every endpoint host gets an entry, so stale ports are swept
-        if network.error:
+        if network.error or (network.encrypted and not psks.get(network.id)):
             frozen.add(network.id)
             continue
         center = elect_center(network) if network.topology == "star" else None
@@ -179,6 +187,7 @@ def desired_tunnels(snapshot: ClusterSnapshot) -> DesiredState:
                 network_id=network.id, remote_host=remote.host_uuid, type=network.encapsulation,
                 remote_ip=remote.transport_ip, key=network.vni,
                 local_ip=local.transport_ip if local.multi_homed else None,
+                psk=psks.get(network.id) if network.encrypted else None,
             ))
     return DesiredState(tunnels={h: frozenset(t) for h, t in tunnels.items()}, centers=centers,
                         frozen_networks=frozenset(frozen))
