@@ -73,7 +73,7 @@ def _parse_network(pool: str, record: Mapping, default_topology: str) -> tuple[d
     if settings["topology"] not in TOPOLOGIES:
         return settings, f"{where}: {topology_key} {settings['topology']!r} is not one of {', '.join(TOPOLOGIES)}"
     vni_key, raw_vni = _setting(oc, "vni")
-    if raw_vni is None or not re.fullmatch(r"[0-9]{1,10}", raw_vni):
+    if raw_vni is None or not re.fullmatch(r"-?[0-9]{1,12}", raw_vni):
         return settings, f"{where}: {vni_key} {raw_vni!r} is not an integer"
     vni = int(raw_vni)
     if not 1 <= vni <= MAX_KEY[settings["encapsulation"]]:
