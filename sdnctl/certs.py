@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from sdnctl.errors import CertError
 
 CA_VALIDITY = datetime.timedelta(days=3650)
 LEAF_VALIDITY = datetime.timedelta(days=825)
@@ -169,20 +172,99 @@ class ControllerCerts:
         return self.dir / CLIENT_KEY
 
 
+def _load_pair(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, object]:
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+        raise CertError(f"{cert_path} does not belong to the key {key_path}")
+    return cert, key
+
+
+def check_controller_certs(paths: ControllerCerts, now: datetime.datetime) -> None:
+    """Raise CertError if the cert dir's files are unreadable, mismatched, expired or not mode 0600."""
+    try:
+        ca, _ = _load_pair(paths.ca_cert, paths.ca_key)
+        client, _ = _load_pair(paths.client_cert, paths.client_key)
+    except (OSError, ValueError) as exc:
+        raise CertError(f"cannot use the certificates in {paths.dir}: {exc}") from None
+    try:
+        client.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        raise CertError(f"{paths.client_cert} was not issued by {paths.ca_cert}; run `sdnctl certs rotate`") from None
+    for cert, path in ((ca, paths.ca_cert), (client, paths.client_cert)):
+        if cert.not_valid_after_utc <= now:
+            raise CertError(f"{path} expired on {cert.not_valid_after_utc:%Y-%m-%d}; run `sdnctl certs rotate`")
+    for key in (paths.ca_key, paths.client_key):
+        if key.stat().st_mode & 0o077:
+            raise CertError(f"{key} is readable by others (mode {key.stat().st_mode & 0o777:o}); chmod 600 {key}")
+
+
 def ensure_controller_certs(cert_dir: Path, now: datetime.datetime) -> tuple[ControllerCerts, bool]:
-    """The CA and client certificate in `cert_dir`, created if missing; (paths, created?)."""
+    """The CA and client certificate in `cert_dir`, created if missing; (paths, created?).
+
+    Existing valid files are kept; existing invalid ones raise CertError rather than being overwritten.
+    """
     paths = ControllerCerts(cert_dir)
-    if all(p.exists() for p in (paths.ca_cert, paths.ca_key, paths.client_cert, paths.client_key)):
+    present = [p for p in (paths.ca_cert, paths.ca_key, paths.client_cert, paths.client_key) if p.exists()]
+    if len(present) == 4:
+        check_controller_certs(paths, now)
         return paths, False
+    if paths.ca_key in present and paths.ca_cert not in present or paths.ca_cert in present and paths.ca_key not in present:
+        raise CertError(f"{cert_dir} holds only half of the CA ({', '.join(p.name for p in present)}); "
+                        "restore the missing file from backup or move the directory away to start afresh")
     cert_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(cert_dir, 0o700)
-    if paths.ca_cert.exists() and paths.ca_key.exists():
+    if paths.ca_cert in present:
         ca = KeyPair(paths.ca_cert.read_text(), paths.ca_key.read_text())
     else:
         ca = make_ca("sdnctl controller CA", now)
         write_private(paths.ca_key, ca.key_pem)
         write_public(paths.ca_cert, ca.cert_pem)
+    issue_client(paths, ca, now)
+    return paths, True
+
+
+def issue_client(paths: ControllerCerts, ca: KeyPair, now: datetime.datetime) -> None:
+    """A new client certificate under the CA, written key first, each file replaced atomically."""
     client = issue_leaf(ca, "sdnctl controller", now, client=True, server=False)
     write_private(paths.client_key, client.key_pem)
     write_public(paths.client_cert, client.cert_pem)
-    return paths, True
+
+
+def rotate_client(paths: ControllerCerts, now: datetime.datetime) -> None:
+    """Replace the client certificate (same CA): hosts keep trusting it, tunnels stay."""
+    check_controller_certs(paths, now - datetime.timedelta(days=36500))  # an expired client may be rotated
+    issue_client(paths, KeyPair(paths.ca_cert.read_text(), paths.ca_key.read_text()), now)
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    """What `certs show` and `status` say about a certificate."""
+
+    path: str
+    subject: str
+    issuer: str
+    fingerprint: str
+    not_after: str
+    days_left: int
+
+    @property
+    def expiring(self) -> bool:
+        return self.days_left < EXPIRY_WARNING_DAYS
+
+
+EXPIRY_WARNING_DAYS = 30
+
+
+def cert_info(path: Path, now: datetime.datetime) -> CertInfo:
+    pem = path.read_text()
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return CertInfo(str(path), cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), fingerprint(pem),
+                    f"{cert.not_valid_after_utc:%Y-%m-%d}", (cert.not_valid_after_utc - now).days)
+
+
+def same_fingerprint(a: str | None, b: str | None) -> bool:
+    """Compare SHA-256 fingerprints whatever their case or separators."""
+    def norm(value: str | None) -> str:
+        return (value or "").replace(":", "").replace(" ", "").upper()
+    return bool(a) and norm(a) == norm(b)

@@ -146,12 +146,15 @@ def cmd_run(args) -> int:
     """The daemon: runs until SIGTERM/SIGINT."""
     import asyncio
 
+    from sdnctl.ipsec import REDACTOR
     from sdnctl.reconcile import Controller
 
     config = _config(args)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack to stderr
     logging.basicConfig(level=(args.log_level or config.log_level).upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(REDACTOR)
     logging.getLogger("sdnctl").info("sdnctl starting: %d pool(s) from %s", len(config.pools), config.path)
 
     async def main():
@@ -169,15 +172,21 @@ def cmd_run(args) -> int:
 
 
 def _network_request(args):
+    from sdnctl.errors import ConfigError
     from sdnctl.networks import CreateRequest
 
+    if args.ipsec == "cert":
+        raise ConfigError("--ipsec cert is not supported: it needs a private key placed on every host's file "
+                          "system, which XAPI offers no call for; use --ipsec psk (the default)")
     return CreateRequest(name=args.name, pools=tuple(args.pool), pif_device=args.pif_device,
                          encapsulation=args.encapsulation, topology=args.topology, vlan=args.vlan,
-                         preferred_center=args.preferred_center, vni=args.vni, mtu=args.mtu)
+                         preferred_center=args.preferred_center, vni=args.vni, mtu=args.mtu,
+                         encrypted=args.encrypt)
 
 
 def cmd_network(args) -> int:
     from sdnctl import networks
+    from sdnctl.ipsec import PskStore
 
     config = _config(args)
     if args.network_command == "create":
@@ -189,6 +198,9 @@ def cmd_network(args) -> int:
     with networks.Pools(config) as pools:
         if args.network_command == "delete":
             networks.delete(pools, args.name, print)
+            return 0
+        if args.network_command == "rekey":
+            networks.rekey(pools, args.name, PskStore(config.state_dir), print)
             return 0
         described = networks.describe(pools)
         if args.network_command == "show":
@@ -206,6 +218,71 @@ def cmd_network(args) -> int:
         print(f"{n['name']:<16} {n['id']}  {n['encapsulation']:<5} vni {n['vni']:<6} {n['topology']:<4} "
               f"mtu {n['mtu']:<5} {n['origin']:<6} {pools_text}")
     return 0
+
+
+def cmd_certs(args) -> int:
+    """certs init | show | install | rotate."""
+    import asyncio
+    import datetime
+
+    from sdnctl import certs
+    from sdnctl.xapi.trust import ensure_trust, installed_fingerprint
+    from sdnctl.xapi.watcher import PoolWatcher
+
+    config = _config(args)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if args.certs_command == "init":
+        paths, created = certs.ensure_controller_certs(config.cert_dir, now)
+        print(f"{'created' if created else 'kept the existing'} CA and client certificate in {paths.dir}")
+        for path in (paths.ca_cert, paths.client_cert):
+            info = certs.cert_info(path, now)
+            print(f"  {path.name}: {info.subject}, SHA-256 {info.fingerprint}, expires {info.not_after}")
+        return 0
+    paths = certs.ControllerCerts(config.cert_dir)
+    if not paths.ca_cert.exists():
+        print(f"no CA in {config.cert_dir}: run `sdnctl certs init` first", file=sys.stderr)
+        return 1
+    if args.certs_command == "rotate":
+        old = certs.cert_info(paths.client_cert, now).fingerprint
+        certs.rotate_client(paths, now)
+        new = certs.cert_info(paths.client_cert, now)
+        print(f"new client certificate SHA-256 {new.fingerprint} (was {old}), expires {new.not_after}; "
+              "a running daemon reconnects host by host within seconds, tunnels stay")
+        return 0
+    pools = [p for p in config.pools if not args.pool or p.name in args.pool]
+    ca_pem = paths.ca_cert.read_text()
+
+    async def per_pool(pool):
+        call = PoolWatcher(pool, lambda _: None).call
+        if args.certs_command == "install":
+            return await ensure_trust(call, pool.name, ca_pem, override=args.override, config_path=str(config.path))
+        return await installed_fingerprint(call)
+
+    async def all_pools():
+        return await asyncio.gather(*(per_pool(p) for p in pools), return_exceptions=True)
+
+    results = asyncio.run(all_pools())
+    if args.certs_command == "show":
+        for path, role in ((paths.ca_cert, "CA"), (paths.client_cert, "client")):
+            info = certs.cert_info(path, now)
+            warn = "  WARNING: expires soon, run `sdnctl certs rotate`" if info.expiring else ""
+            print(f"{role:<6} {info.subject}  SHA-256 {info.fingerprint}  expires {info.not_after} "
+                  f"({info.days_left} days){warn}")
+    failed = False
+    ours = certs.fingerprint(ca_pem)
+    for pool, result in zip(pools, results):
+        if isinstance(result, Exception):
+            print(f"pool {pool.name}: unreachable: {result}")
+            failed = True
+        elif args.certs_command == "install":
+            print(f"pool {pool.name}: {result.state}" + (f": {result.message}" if result.message else ""))
+            failed |= not result.usable
+        else:
+            present, theirs = result
+            state = ("not installed" if not present else "trusts sdnctl's CA" if certs.same_fingerprint(theirs, ours)
+                     else f"holds ANOTHER {certs.POOL_CA_NAME} (SHA-256 {theirs or 'unknown'})")
+            print(f"pool {pool.name}: {state}")
+    return 1 if failed else 0
 
 
 def cmd_plan(args) -> int:
@@ -361,6 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--mtu", default="auto",
                         help="inner MTU in bytes, or 'auto': transport MTU minus the encapsulation's overhead "
                              "(GRE 44, VXLAN 50)")
+    create.add_argument("--encrypt", action="store_true",
+                        help="encrypt every tunnel with IPsec (ovs-monitor-ipsec on the hosts); sdnctl keeps a "
+                             "random pre-shared key per network in its state dir, never in XAPI")
+    create.add_argument("--ipsec", choices=["psk", "cert"], default="psk",
+                        help="IPsec authentication with --encrypt (default %(default)s; cert is not supported)")
     for sp in (create,):
         config_option(sp)
     listing = net_sub.add_parser("list", help="list private networks across the configured pools")
@@ -369,9 +451,28 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name", help="name or private-network uuid")
     delete = net_sub.add_parser("delete", help="delete a private network from every pool (tunnels go too)")
     delete.add_argument("name", help="name or private-network uuid")
-    for sp in (listing, show, delete):
+    rekey = net_sub.add_parser("rekey", help="replace an encrypted network's IPsec pre-shared key on every tunnel")
+    rekey.add_argument("name", help="name or private-network uuid")
+    for sp in (listing, show, delete, rekey):
         config_option(sp)
     network.set_defaults(func=cmd_network)
+
+    certs_parser = sub.add_parser(
+        "certs", help="the controller's CA and client certificate, and the pools' trust in it",
+        description="sdnctl's CA signs its client certificate; each pool must trust that CA as "
+                    "sdn-controller-ca.pem for its hosts' OVSDB to accept sdnctl. Files: see certs/README.md.")
+    certs_sub = certs_parser.add_subparsers(dest="certs_command", required=True, metavar="CERTS_COMMAND")
+    init = certs_sub.add_parser("init", help="create the CA and client certificate (keeps valid existing ones)")
+    show_certs = certs_sub.add_parser("show", help="subjects, fingerprints, expiry, and where each pool stands")
+    install = certs_sub.add_parser("install", help="install the CA into the pools (compared by content)")
+    install.add_argument("--override", action="store_true",
+                         help="replace a different sdn-controller-ca.pem (e.g. Xen Orchestra's)")
+    rotate = certs_sub.add_parser("rotate", help="issue a new client certificate under the same CA")
+    for sp in (show_certs, install):
+        sp.add_argument("--pool", action="append", default=[], help="only this pool (repeatable)")
+    for sp in (init, show_certs, install, rotate):
+        config_option(sp)
+    certs_parser.set_defaults(func=cmd_certs)
 
     plan = sub.add_parser("plan", help="print what the daemon would change on each host, changing nothing")
     config_option(plan)

@@ -23,3 +23,7 @@ class RuleError(SdnctlError):
 
 class LabError(SdnctlError):
     """The lab could not be started, driven or stopped."""
+
+
+class CertError(SdnctlError):
+    """A certificate or key is missing, invalid, expired or exposed."""

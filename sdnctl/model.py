@@ -68,12 +68,15 @@ class TunnelSpec:
     remote_ip: str
     key: int
     local_ip: str | None = None
+    psk: str | None = field(default=None, repr=False)  # IPsec pre-shared key: never printed
 
     @property
     def options(self) -> dict[str, str]:
         opts = {"remote_ip": self.remote_ip, "key": str(self.key)}
         if self.local_ip:
             opts["local_ip"] = self.local_ip
+        if self.psk:
+            opts["psk"] = self.psk
         return opts
 
 
@@ -86,7 +89,7 @@ class ObservedPort:
     network_id: str
     remote_host: str
     type: str
-    options: tuple[tuple[str, str], ...]
+    options: tuple[tuple[str, str], ...] = field(repr=False)  # may hold the PSK
     ofport: int | None = None
     error: str | None = None
 
@@ -119,3 +122,51 @@ def tunnel_port_name(network_id: str, remote_host_uuid: str) -> str:
     """
     digest = hashlib.sha256(f"{network_id}/{remote_host_uuid}".encode()).hexdigest()
     return f"sdn{digest[:12]}"
+
+
+# --- traffic rules and OpenFlow --------------------------------------------------------------
+
+RULE_PROTOCOLS = ("ip", "icmp", "tcp", "udp", "arp")
+RULE_DIRECTIONS = ("from", "to", "both")
+SDNCTL_COOKIE = 0x5DC1_0000_0000_0000   # every flow sdnctl installs carries this in its top 16 bits
+COOKIE_MASK = 0xFFFF_0000_0000_0000
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A traffic rule, Xen Orchestra's model: allow or deny `protocol` [port] to/from `ip_range`.
+
+    `direction` is seen from the VM: `from` = traffic the VM sends, `to` = traffic it receives.
+    """
+
+    allow: bool
+    protocol: str
+    port: int | None = None
+    ip_range: str | None = None
+    direction: str = "both"
+
+
+@dataclass(frozen=True)
+class VifPort:
+    """A plugged VIF as its host's OVSDB shows it: where its rules must be enforced."""
+
+    vif_uuid: str
+    network_uuid: str
+    bridge: str
+    ofport: int
+    mac: str
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """One OpenFlow 1.3 flow in table 0.
+
+    `match` holds OXM fields by os-ken's OFPMatch keyword names (e.g. ("in_port", 3),
+    ("eth_type", 0x0800), ("ip_proto", 6), ("tcp_dst", 22), ("ipv4_dst", ("10.0.0.0", "255.0.0.0"))),
+    sorted by name; `action` is "normal" or "drop".
+    """
+
+    priority: int
+    match: tuple[tuple[str, object], ...]
+    action: str
+    cookie: int = SDNCTL_COOKIE

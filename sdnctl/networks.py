@@ -238,3 +238,12 @@ def describe(pools: Pools) -> list[dict]:
                       for pool, _, r in members],
         })
     return result
+
+
+def rekey(pools: Pools, name: str, store, say: Say) -> None:
+    """A new pre-shared key for an encrypted network; the daemon re-applies it to every tunnel."""
+    net_id, members = find_network(pools, name)
+    if _setting(members[0][2], "encrypted") != "true":
+        raise XapiError(f"private network {name} is not encrypted; nothing to rekey")
+    store.rotate(net_id)
+    say(f"new IPsec key for {name} written to {store.dir}; the daemon applies it to both ends of every tunnel")

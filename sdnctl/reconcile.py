@@ -17,17 +17,22 @@ from dataclasses import dataclass
 
 from sdnctl import certs
 from sdnctl.config import Config
+from sdnctl.ipsec import REDACTOR, PskStore
 from sdnctl.errors import OvsdbError, SdnctlError, XapiError
 from sdnctl.model import KEY_PREFIX, ClusterSnapshot, PortPlan
 from sdnctl.ovsdb import tls
 from sdnctl.ovsdb.switch import HostSwitch
 from sdnctl.topology import DesiredState, desired_tunnels, plan_ports, private_network_id, private_networks
+from sdnctl.xapi.trust import PoolTrust, ensure_controller_introduced, ensure_trust
 from sdnctl.xapi.watcher import PoolWatcher, backoff_delay
 
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL = 0.5       # at most two status.json writes a second
 STATUS_HEARTBEAT = 5.0      # and at least one every 5 s, so `status` can tell a stopped daemon
+FILE_POLL = 2.0             # how often the client certificate and the PSK files are checked for changes
+TRUST_RETRY = 5.0           # how soon a pool that distrusts sdnctl's CA is checked again
+RECONNECT_TIMEOUT = 15.0    # per host, when reconnecting with a rotated client certificate
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,9 @@ class Controller:
         self.last_commit_at: float | None = None
         self._certs_pinned: dict[str, str] = {}
         self._trusted_pools: dict[str, int] = {}
+        self.trust: dict[str, PoolTrust] = {}
+        self._pool_hosts: dict[str, set[str]] = {}
+        self.psks = PskStore(config.state_dir)
         self._center_writes: set[tuple[str, str]] = set()
         self._plugging: set[str] = set()
         self._tunnel_status_written: dict[str, dict] = {}
@@ -86,6 +94,8 @@ class Controller:
         for name, watcher in self.watchers.items():
             self._spawn(f"pool:{name}", watcher.run())
         self._spawn("resync", self._periodic_resync())
+        if not self.dry_run:
+            self._spawn("files", self._watch_files())
         if not self.dry_run:
             self._spawn("status", self._status_writer())
         try:
@@ -121,6 +131,41 @@ class Controller:
             log.debug("periodic full resync")
             self._recompute.set()
 
+    async def _watch_files(self) -> None:
+        """Pick up a rotated client certificate (reconnect host by host) and new or rotated PSKs."""
+        def cert_version():
+            return self.certs.client_cert.stat().st_mtime_ns, self.certs.client_key.stat().st_mtime_ns
+
+        cert_seen, psk_seen = cert_version(), self.psks.version()
+        while True:
+            await asyncio.sleep(FILE_POLL)
+            if self.psks.version() != psk_seen:
+                psk_seen = self.psks.version()
+                log.info("IPsec keys changed; re-applying")
+                self._recompute.set()
+            if cert_version() != cert_seen:
+                cert_seen = cert_version()
+                await self._reconnect_with_new_certificate()
+
+    async def _reconnect_with_new_certificate(self) -> None:
+        """Reconnect every host, one at a time, so a bad certificate cannot cut them all at once."""
+        try:
+            certs.check_controller_certs(self.certs, datetime.datetime.now(datetime.timezone.utc))
+        except certs.CertError as exc:
+            log.error("not using the new client certificate: %s", exc)
+            return
+        log.info("client certificate rotated; reconnecting host by host")
+        loop = asyncio.get_running_loop()
+        for switch in list(self.switches.values()):
+            connects = switch.stats["connects"]
+            switch.reconnect()
+            deadline = loop.time() + RECONNECT_TIMEOUT
+            while switch.stats["connects"] == connects and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            if switch.stats["connects"] == connects:
+                log.error("%s: did not reconnect with the new certificate: %s", switch.host_name,
+                          switch.status_error())
+
     def _pool_changed(self, pool: str) -> None:
         self.last_event_at = time.time()
         self._recompute.set()
@@ -142,7 +187,9 @@ class Controller:
                 await self._ensure_pool_trust(watcher)
         records = {name: w.records for name, w in self.watchers.items() if w.records}
         self.snapshot = private_networks(records, self.config.topology)
-        self.desired = desired_tunnels(self.snapshot)
+        self.desired = desired_tunnels(self.snapshot, self._psks())
+        if not self.dry_run:
+            self._sync_certificates_on_join()
         self._index_hosts()
         await self._ensure_switches()
         if self.pools_synced_once and not self.dry_run:
@@ -153,27 +200,58 @@ class Controller:
         self._status_due = True
 
     async def _ensure_pool_trust(self, watcher: PoolWatcher) -> None:
-        """The pool trusts sdnctl's CA and its hosts' OVSDB listen for a controller (pssl)."""
+        """The pool trusts sdnctl's CA (compared by content) and its hosts' OVSDB listen for a controller."""
         try:
-            names = await watcher.call("pool.certificate_list")
-            if certs.POOL_CA_NAME not in names:
-                pem = self.certs.ca_cert.read_text()
-                try:
-                    await watcher.call("pool.install_ca_certificate", certs.POOL_CA_NAME, pem)
-                except XapiError as exc:
-                    if "MESSAGE_METHOD_UNKNOWN" not in str(exc):
-                        raise
-                    await watcher.call("pool.certificate_install", certs.POOL_CA_NAME, pem)
-                await watcher.call("pool.certificate_sync")
-                log.info("pool %s: installed sdnctl's CA as %s", watcher.name, certs.POOL_CA_NAME)
-            if not await watcher.call("SDN_controller.get_all"):
-                await watcher.call("SDN_controller.introduce", "pssl", "", "0")
+            trust = await ensure_trust(watcher.call, watcher.name, self.certs.ca_cert.read_text(),
+                                       override=self.config.override_certs, config_path=str(self.config.path))
+            if trust.usable and await ensure_controller_introduced(watcher.call):
                 log.info("pool %s: introduced the SDN controller (hosts listen on pssl)", watcher.name)
-            self._trusted_pools[watcher.name] = watcher.resyncs
-            self.pool_errors.pop(watcher.name, None)
         except XapiError as exc:
             self.pool_errors[watcher.name] = str(exc)
             log.error("%s", exc)
+            return
+        previous = self.trust.get(watcher.name)
+        self.trust[watcher.name] = trust
+        if trust.state in ("installed", "replaced"):
+            log.info("pool %s: %s sdnctl's CA as %s (SHA-256 %s)", watcher.name, trust.state, certs.POOL_CA_NAME,
+                     trust.ours)
+        if trust.message and (previous is None or previous.message != trust.message):
+            (log.warning if trust.usable else log.error)("%s", trust.message)
+        if trust.usable:
+            self._trusted_pools[watcher.name] = watcher.resyncs
+            self.pool_errors.pop(watcher.name, None)
+        else:
+            self.pool_errors[watcher.name] = trust.message
+            asyncio.get_running_loop().call_later(TRUST_RETRY, self._recompute.set)
+
+    def _sync_certificates_on_join(self) -> None:
+        """A host that joins a pool gets the pool's CA certificates (certificate_sync)."""
+        for name, watcher in self.watchers.items():
+            if not watcher.synced:
+                continue
+            hosts = {h["uuid"] for h in watcher.records.get("host", {}).values()}
+            known = self._pool_hosts.get(name)
+            self._pool_hosts[name] = hosts
+            if known is not None and hosts - known and self._trusted_pools.get(name):
+                log.info("pool %s: host(s) joined; syncing certificates", name)
+                self._background_task(self._certificate_sync(watcher))
+
+    async def _certificate_sync(self, watcher: PoolWatcher) -> None:
+        try:
+            await watcher.call("pool.certificate_sync")
+        except XapiError as exc:
+            log.warning("%s", exc)
+
+    def _psks(self) -> dict[str, str]:
+        """The PSK of every encrypted network (created on first sight; the plan only reads them)."""
+        psks = {}
+        for network in self.snapshot.networks:
+            if network.encrypted and not network.error:
+                psk = self.psks.get(network.id) if self.dry_run else self.psks.get_or_create(network.id)
+                if psk:
+                    REDACTOR.add(psk)
+                    psks[network.id] = psk
+        return psks
 
     def _index_hosts(self) -> None:
         """Host uuid -> how to reach it, for every host of every pool."""
@@ -185,8 +263,12 @@ class Controller:
         self.hosts = hosts
 
     async def _ensure_switches(self) -> None:
-        """A switch connection and worker for every host of every pool (stale ports need sweeping too)."""
-        wanted = set(self.hosts)
+        """A switch connection and worker for every host of every pool (stale ports need sweeping too).
+
+        Hosts of a pool that trusts another CA are left alone: they would only refuse us.
+        """
+        wanted = {uuid for uuid, host in self.hosts.items()
+                  if self.dry_run or (self.trust.get(host.pool) and self.trust[host.pool].usable)}
         for uuid in set(self.switches) - wanted:
             await self._drop_switch(uuid)
         for uuid in sorted(wanted):
@@ -315,7 +397,7 @@ class Controller:
             except OvsdbError as exc:
                 delay = backoff_delay(attempt)
                 attempt += 1
-                self.host_errors[uuid] = str(exc)
+                self.host_errors[uuid] = REDACTOR.redact(str(exc))
                 log.warning("%s; retrying in %.1fs", exc, delay)
                 loop.call_later(delay, dirty.set)
                 continue
@@ -396,8 +478,20 @@ class Controller:
         switches = {uuid: {"name": sw.host_name, "target": sw.target, "connected": sw.connected,
                            "error": self.host_errors.get(uuid) or sw.status_error(), **sw.stats}
                     for uuid, sw in self.switches.items()}
+        now = datetime.datetime.now(datetime.timezone.utc)
+        try:
+            client = certs.cert_info(self.certs.client_cert, now)
+            certificate = {"fingerprint": client.fingerprint, "not_after": client.not_after,
+                           "days_left": client.days_left,
+                           "warning": f"client certificate expires in {client.days_left} days; run `sdnctl certs rotate`"
+                           if client.expiring else None}
+        except (OSError, ValueError, AttributeError):
+            certificate = None
         return {
             "generated_at": time.time(),
+            "client_certificate": certificate,
+            "trust": {name: {"state": t.state, "ours": t.ours, "theirs": t.theirs, "message": t.message}
+                      for name, t in self.trust.items()},
             "last_event_at": self.last_event_at,
             "last_commit_at": self.last_commit_at,
             "pools": [{"name": w.name, "synced": w.synced, "master_url": w.master_url, "resyncs": w.resyncs,

@@ -142,7 +142,7 @@ class HostSwitch:
         self._poke = asyncio.Event()
         self._seqno = -1
         self.error: str | None = None
-        self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0}
+        self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0, "connects": 0}
 
     # --- connection ---------------------------------------------------------------------
     @property
@@ -183,6 +183,7 @@ class HostSwitch:
             self.idl.run()
             if self.connected != was_connected:
                 was_connected = self.connected
+                self.stats["connects"] += was_connected
                 log.info("%s: OVSDB %s", self.host_name, "connected" if was_connected else "disconnected")
                 self._on_change(self.host_uuid)
             if self.idl.change_seqno != self._seqno:
@@ -194,6 +195,12 @@ class HostSwitch:
             self.idl.wait(waiter)
             self._poke.clear()
             await waiter.block(self._poke)
+
+    def reconnect(self) -> None:
+        """Drop the connection and make a new one (e.g. to present a rotated client certificate)."""
+        if self.idl is not None:
+            self.idl.force_reconnect()
+            self._poke.set()
 
     # --- observing ----------------------------------------------------------------------
     def bridges(self) -> dict[str, list[str]]:

@@ -1,0 +1,370 @@
+"""PURE: traffic rules (Xen Orchestra's model) -> the OpenFlow flows each bridge should carry.
+
+No sockets, clocks or threads here: the shell passes rules and plugged VIF ports in, diffs what
+comes out against the switch (by cookie) and sends the difference.
+
+How a rule becomes flows (operators' version: docs/rules.md)
+--------------------------------------------------------------
+A rule is enforced on every plugged VIF it applies to: its own VIF (a VIF rule), or every VIF
+port of its network (a network rule). Per VIF port, in table 0:
+
+* traffic **from** the VM (direction `from` or `both`) is matched on `in_port` = the VIF's
+  ofport, never on the source MAC: a guest can change its MAC, not the port it is plugged into
+  (XO issue #6153). Plus `ipv4_dst` = the range (`arp_tpa` for ARP) and `tcp_dst`/`udp_dst` =
+  the port, i.e. the remote service the VM connects to.
+* traffic **to** the VM (direction `to` or `both`) is matched on `eth_dst` = the VIF's MAC as
+  XAPI/OVSDB know it (`attached-mac`). Plus `ipv4_src` = the range (`arp_spa` for ARP) and
+  `tcp_dst`/`udp_dst` = the port, i.e. the VM's own service.
+* allow -> `normal`, deny -> `drop`. Nothing else is installed: traffic no rule matches keeps
+  the bridge's default (NORMAL, fail_mode standalone). There is no catch-all flow.
+
+Stateless, as in XO: no connection tracking. `deny ip` on `both` also drops the replies to the
+VM's own outgoing connections unless an allow covers them.
+
+Priorities (see `rule_priority`): VIF rules above network rules; within each, port rules above
+protocol rules above `ip` rules, then the longer prefix first; deny is allow + 1, so an allow
+and a deny with the same match never tie.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from sdnctl.errors import RuleError
+from sdnctl.model import RULE_DIRECTIONS, RULE_PROTOCOLS, SDNCTL_COOKIE, FlowSpec, Rule, VifPort
+
+# --- rules: parse, validate, format ----------------------------------------------------------
+
+# The keys of an XO rule object, in the order XO's own JSON.stringify writes them.
+RULE_KEYS = ("allow", "protocol", "port", "ipRange", "direction")
+PORT_PROTOCOLS = ("tcp", "udp")
+
+# XO writes "from/to" for both directions; sdnctl says "both" and writes "from/to" back.
+_DIRECTION_ALIASES = {"from": "from", "to": "to", "both": "both", "from/to": "both"}
+_PORT_DIGITS = re.compile(r"[0-9]+")
+_FIX_PROTOCOL = f"write one of {', '.join(RULE_PROTOCOLS)}"
+_FIX_DIRECTION = 'write "from" (traffic the VM sends), "to" (traffic it receives) or "both"'
+
+
+def _show(value: object) -> str:
+    """A value as the operator wrote it, cut short: it goes into a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _fail(field: str, value: object, problem: str, fix: str) -> RuleError:
+    return RuleError(f"traffic rule: {field}: {_show(value)} {problem}; {fix}")
+
+
+def _parse_allow(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _fail("allow", value, "is not true or false", "write true (allow) or false (deny), unquoted")
+    return value
+
+
+def _parse_protocol(value: object) -> str:
+    protocol = value.strip().lower() if isinstance(value, str) else None
+    if protocol not in RULE_PROTOCOLS:
+        raise _fail("protocol", value, "is not a protocol sdnctl knows", _FIX_PROTOCOL)
+    return protocol
+
+
+def _parse_port(value: object, protocol: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if protocol not in PORT_PROTOCOLS:
+        raise _fail("port", value, f"is given for protocol {protocol}, which has no ports",
+                    "use protocol tcp or udp, or remove the port")
+    if isinstance(value, int) and not isinstance(value, bool):
+        port = value
+    elif isinstance(value, str) and _PORT_DIGITS.fullmatch(value.strip()):
+        digits = value.strip().lstrip("0") or "0"
+        port = int(digits) if len(digits) <= 5 else 65536   # int() of a huge string is slow, or refused
+    else:
+        raise _fail("port", value, "is not a whole number", "write a port number from 1 to 65535, e.g. 22")
+    if not 1 <= port <= 65535:
+        raise _fail("port", value, "is outside 1..65535", "write a port number from 1 to 65535")
+    return port
+
+
+def _parse_ip_range(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _fail("ipRange", value, "is not a string", 'write an IPv4 network such as "10.0.0.0/8", or ""')
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise _fail("ipRange", value, "is not an IPv4 address or network",
+                    'write e.g. "10.0.0.0/8" or "192.0.2.7" (one address)') from None
+    if network.version != 4:
+        raise _fail("ipRange", value, "is an IPv6 range, which sdnctl rules do not support (IPv4 only)",
+                    'write an IPv4 network, or "" for any address')
+    return str(network)
+
+
+def _parse_direction(value: object) -> str:
+    direction = _DIRECTION_ALIASES.get(value.strip().lower()) if isinstance(value, str) else None
+    if direction is None:
+        raise _fail("direction", value, "is not a direction", _FIX_DIRECTION)
+    return direction
+
+
+def parse_rule(value: dict | str) -> Rule:
+    """A Rule from an XO rule object (or its JSON text), normalised; RuleError says what is wrong.
+
+    `allow`, `protocol` and `direction` are required; `port` and `ipRange` may be missing, null
+    or "". Unknown keys are errors, not silently ignored.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise RuleError(f"traffic rule: {_show(value)} is not valid JSON; write a JSON object such as "
+                            '{"allow": false, "protocol": "tcp", "port": 22, "ipRange": "", "direction": "to"}'
+                            ) from None
+    if not isinstance(value, dict):
+        raise RuleError(f"traffic rule: {_show(value)} is not an object; write a JSON object with the keys "
+                        f"{', '.join(RULE_KEYS)}")
+    for key in value:
+        if key not in RULE_KEYS:
+            close = difflib.get_close_matches(str(key), RULE_KEYS, n=1)
+            hint = f'did you mean "{close[0]}"?' if close else f"the keys are {', '.join(RULE_KEYS)}"
+            raise RuleError(f"traffic rule: key {_show(key)} is unknown; {hint}")
+    for key in ("allow", "protocol", "direction"):
+        if key not in value:
+            fix = {"allow": "add \"allow\": true or false", "protocol": f"add \"protocol\" ({_FIX_PROTOCOL})",
+                   "direction": 'add "direction": "from", "to" or "both"'}[key]
+            raise RuleError(f"traffic rule: {key} is missing; {fix}")
+    allow = _parse_allow(value["allow"])
+    protocol = _parse_protocol(value["protocol"])
+    port = _parse_port(value.get("port"), protocol)
+    ip_range = _parse_ip_range(value.get("ipRange"))
+    direction = _parse_direction(value["direction"])
+    return Rule(allow=allow, protocol=protocol, port=port, ip_range=ip_range, direction=direction)
+
+
+def _xo_object(rule: Rule) -> dict:
+    """The XO object for a rule, without checking it (port left out when None, as XO does)."""
+    obj: dict = {"allow": rule.allow,
+                 "protocol": rule.protocol.upper() if isinstance(rule.protocol, str) else rule.protocol}
+    if rule.port is not None:
+        obj["port"] = rule.port
+    obj["ipRange"] = "" if rule.ip_range is None else rule.ip_range
+    obj["direction"] = "from/to" if rule.direction == "both" else rule.direction
+    return obj
+
+
+def check_rule(rule: Rule) -> Rule:
+    """`rule` itself if it is valid and canonical (as parse_rule makes them), else RuleError."""
+    canonical = parse_rule(_xo_object(rule))
+    if canonical != rule:
+        raise RuleError(f"traffic rule: {rule!r} is not in canonical form (it would read back as {canonical!r}); "
+                        "build rules with parse_rule()")
+    return rule
+
+
+def format_rule(rule: Rule) -> dict:
+    """XO's object for a rule: `{"allow", "protocol" (upper case), ["port"], "ipRange", "direction"}`.
+
+    As XO writes them: no "port" key without a port, "" for any address, "from/to" for both.
+    """
+    return _xo_object(check_rule(rule))
+
+
+def parse_rules_json(text: str) -> tuple[Rule, ...]:
+    """The rules of an `of-rules` value: a JSON array of JSON-encoded rules (or of rule objects).
+
+    A blank value means no rules. Errors name the rule by its index in the array.
+    """
+    if not isinstance(text, str):
+        raise RuleError(f"traffic rules: {_show(text)} is not a string; "
+                        'write a JSON array such as ["{\\"allow\\":true,...}"]')
+    if not text.strip():
+        return ()
+    try:
+        items = json.loads(text)
+    except (ValueError, RecursionError):
+        raise RuleError(f"traffic rules: {_show(text)} is not valid JSON; write a JSON array of rules as Xen Orchestra "
+                        'stores them, e.g. ["{\\"allow\\":false,\\"protocol\\":\\"TCP\\",\\"port\\":22,'
+                        '\\"ipRange\\":\\"\\",\\"direction\\":\\"to\\"}"]') from None
+    if not isinstance(items, list):
+        raise RuleError(f"traffic rules: {_show(text)} is not a JSON array; write a JSON array of rules")
+    rules = []
+    for index, item in enumerate(items):
+        if not isinstance(item, (str, dict)):
+            raise RuleError(f"traffic rule [{index}]: {_show(item)} is neither a JSON-encoded rule nor an object; "
+                            "write each rule as an object or its JSON text")
+        try:
+            rules.append(parse_rule(item))
+        except RuleError as error:
+            raise RuleError(str(error).replace("traffic rule:", f"traffic rule [{index}]:", 1)) from None
+    return tuple(rules)
+
+
+def rules_json(rules: Iterable[Rule]) -> str:
+    """The `of-rules` value for `rules`, byte for byte as XO writes it: a JSON array of JSON strings."""
+    return json.dumps([json.dumps(format_rule(rule), separators=(",", ":")) for rule in rules],
+                      separators=(",", ":"))
+
+
+def describe_rule(rule: Rule) -> str:
+    """One line for listings, e.g. `deny tcp 22 from 10.0.0.0/8 (to the VM)`."""
+    what = f"{'allow' if rule.allow else 'deny'} {rule.protocol}"
+    if rule.port is not None:
+        what += f" {rule.port}"
+    peer = rule.ip_range or "anywhere"
+    if rule.direction == "from":
+        return f"{what} to {peer} (from the VM)"
+    if rule.direction == "to":
+        return f"{what} from {peer} (to the VM)"
+    return f"{what} to/from {peer} (both ways)"
+
+
+# --- priorities -------------------------------------------------------------------------------
+
+# Base of each owner's band, and the steps inside one: class * 1000 + prefix length * 10 + deny.
+# VIF band 30000..32321, network band 20000..22321: inside 1000..40000, and never 32768 (the
+# default priority, which dump-flows leaves out of its output).
+PRIORITY_VIF = 30_000
+PRIORITY_NETWORK = 20_000
+MIN_PRIORITY = 1_000
+MAX_PRIORITY = 40_000
+_CLASS = {"ip": 0, "icmp": 1, "tcp": 1, "udp": 1, "arp": 1}
+
+
+def rule_priority(rule: Rule, *, network_rule: bool = False) -> int:
+    """The OpenFlow priority of a rule's flows: the more specific rule wins, deny before allow.
+
+    band (VIF 30000, network 20000) + 1000 x class (2 with a port, 1 icmp/tcp/udp/arp, 0 ip)
+    + 10 x prefix length (0 for any address) + 1 for deny.
+    """
+    klass = 2 if rule.port is not None else _CLASS[rule.protocol]
+    prefix = ipaddress.ip_network(rule.ip_range).prefixlen if rule.ip_range else 0
+    band = PRIORITY_NETWORK if network_rule else PRIORITY_VIF
+    return band + 1000 * klass + 10 * prefix + (0 if rule.allow else 1)
+
+
+# --- flows ------------------------------------------------------------------------------------
+
+ETH_TYPE_IP = 0x0800
+ETH_TYPE_ARP = 0x0806
+IP_PROTO = {"icmp": 1, "tcp": 6, "udp": 17}
+
+
+def _address(ip_range: str | None) -> str | tuple[str, str] | None:
+    """An OXM value for a range: None for any address, "a.b.c.d" for one, (addr, mask) otherwise."""
+    if ip_range is None:
+        return None
+    network = ipaddress.IPv4Network(ip_range)
+    if network.prefixlen == 0:
+        return None
+    if network.prefixlen == 32:
+        return str(network.network_address)
+    return str(network.network_address), str(network.netmask)
+
+
+def _rule_matches(rule: Rule) -> list[tuple[str, dict[str, object]]]:
+    """(direction, OXM fields) of each flow a rule needs on one port, before the port's own field."""
+    base: dict[str, object] = {"eth_type": ETH_TYPE_ARP if rule.protocol == "arp" else ETH_TYPE_IP}
+    if rule.protocol in IP_PROTO:
+        base["ip_proto"] = IP_PROTO[rule.protocol]
+    if rule.port is not None:
+        base[f"{rule.protocol}_dst"] = rule.port
+    address = _address(rule.ip_range)
+    out = []
+    for direction, field in (("from", "arp_tpa" if rule.protocol == "arp" else "ipv4_dst"),
+                             ("to", "arp_spa" if rule.protocol == "arp" else "ipv4_src")):
+        if rule.direction in (direction, "both"):
+            fields = dict(base)
+            if address is not None:
+                fields[field] = address
+            out.append((direction, fields))
+    return out
+
+
+def rule_flows(rule: Rule, port: VifPort, *, network_rule: bool = False) -> frozenset[FlowSpec]:
+    """The flows that enforce one rule on one VIF port."""
+    check_rule(rule)
+    return _flows(rule, port, network_rule)
+
+
+def _flows(rule: Rule, port: VifPort, network_rule: bool) -> frozenset[FlowSpec]:
+    priority = rule_priority(rule, network_rule=network_rule)
+    action = "normal" if rule.allow else "drop"
+    flows = []
+    for direction, fields in _rule_matches(rule):
+        # from: the port the frame came in on (a guest cannot change it); to: the MAC XAPI gave the VIF.
+        own = {"in_port": port.ofport} if direction == "from" else {"eth_dst": port.mac.lower()}
+        flows.append(FlowSpec(priority=priority, match=tuple(sorted({**fields, **own}.items())), action=action))
+    return frozenset(flows)
+
+
+def desired_flows(vif_rules: Mapping[str, Sequence[Rule]], network_rules: Mapping[str, Sequence[Rule]],
+                  ports: Iterable[VifPort]) -> dict[str, frozenset[FlowSpec]]:
+    """Every sdnctl flow each bridge should carry: bridge name -> flows, for every bridge with a port.
+
+    `vif_rules` is keyed by VIF uuid, `network_rules` by XAPI network uuid; a network rule applies
+    to every VIF port of its network. Rules of VIFs or networks without a port here add nothing.
+    Raises RuleError if a rule is not valid and canonical (build them with parse_rule).
+    """
+    checked: set[Rule] = set()
+
+    def valid(rules: Sequence[Rule]) -> Sequence[Rule]:
+        for rule in rules:
+            if rule not in checked:
+                checked.add(check_rule(rule))
+        return rules
+
+    out: dict[str, set[FlowSpec]] = {}
+    for port in ports:
+        flows = out.setdefault(port.bridge, set())
+        for rule in valid(vif_rules.get(port.vif_uuid, ())):
+            flows |= _flows(rule, port, False)
+        for rule in valid(network_rules.get(port.network_uuid, ())):
+            flows |= _flows(rule, port, True)
+    return {bridge: frozenset(flows) for bridge, flows in out.items()}
+
+
+# --- ovs-ofctl text ---------------------------------------------------------------------------
+
+# OXM name -> ovs-ofctl name, in the order `ovs-ofctl dump-flows` prints the fields.
+_OFCTL_FIELDS = {
+    "in_port": "in_port", "eth_src": "dl_src", "eth_dst": "dl_dst",
+    "arp_spa": "arp_spa", "arp_tpa": "arp_tpa", "ipv4_src": "nw_src", "ipv4_dst": "nw_dst",
+    "tcp_dst": "tp_dst", "udp_dst": "tp_dst",
+}
+_OFCTL_PROTOCOLS = {(ETH_TYPE_IP, None): "ip", (ETH_TYPE_IP, 1): "icmp", (ETH_TYPE_IP, 6): "tcp",
+                    (ETH_TYPE_IP, 17): "udp", (ETH_TYPE_ARP, None): "arp"}
+_OFCTL_ACTIONS = {"normal": "NORMAL", "drop": "drop"}
+
+
+def _ofctl_value(value: object) -> str:
+    if isinstance(value, tuple):
+        addr, mask = value
+        return f"{addr}/{ipaddress.IPv4Network(f'0.0.0.0/{mask}').prefixlen}"
+    return str(value)
+
+
+def flow_to_ofctl(flow: FlowSpec) -> str:
+    """The `ovs-ofctl add-flow` text of a flow, its match written as `dump-flows` prints it.
+
+    e.g. `cookie=0x5dc1000000000000,priority=32081,tcp,in_port=3,nw_dst=10.0.0.0/8,tp_dst=22,actions=drop`.
+    Only the fields desired_flows produces are known; anything else is a ValueError.
+    """
+    match = dict(flow.match)
+    protocol = _OFCTL_PROTOCOLS.get((match.pop("eth_type", None), match.pop("ip_proto", None)))
+    unknown = set(match) - set(_OFCTL_FIELDS)
+    if protocol is None or unknown or flow.action not in _OFCTL_ACTIONS:
+        raise ValueError(f"flow_to_ofctl: cannot write {flow!r} (fields {sorted(unknown)}, action {flow.action!r})")
+    parts = [f"cookie={flow.cookie:#x}", f"priority={flow.priority}", protocol]
+    parts += [f"{_OFCTL_FIELDS[name]}={_ofctl_value(match[name])}" for name in _OFCTL_FIELDS if name in match]
+    parts.append(f"actions={_OFCTL_ACTIONS[flow.action]}")
+    return ",".join(parts)
