@@ -14,12 +14,16 @@ port of its network (a network rule). Per VIF port, in table 0:
   the port, i.e. the remote service the VM connects to.
 * traffic **to** the VM (direction `to` or `both`) is matched on `eth_dst` = the VIF's MAC as
   XAPI/OVSDB know it (`attached-mac`). Plus `ipv4_src` = the range (`arp_spa` for ARP) and
-  `tcp_dst`/`udp_dst` = the port, i.e. the VM's own service.
+  `tcp_dst`/`udp_dst` = the port, i.e. the VM's own service. Frames to any other MAC
+  (broadcast, or a MAC the guest set itself and the bridge learnt) escape `to` rules.
 * allow -> `normal`, deny -> `drop`. Nothing else is installed: traffic no rule matches keeps
   the bridge's default (NORMAL, fail_mode standalone). There is no catch-all flow.
 
 Stateless, as in XO: no connection tracking. `deny ip` on `both` also drops the replies to the
 VM's own outgoing connections unless an allow covers them.
+
+One table for all VIFs: a packet between two VMs of a bridge can match one's `from` flows and
+the other's `to` flows, and the higher priority decides (docs/rules.md, Limits).
 
 Priorities (see `rule_priority`): VIF rules above network rules; within each, port rules above
 protocol rules above `ip` rules, then the longer prefix first; deny is allow + 1, so an allow
@@ -44,7 +48,7 @@ RULE_KEYS = ("allow", "protocol", "port", "ipRange", "direction")
 PORT_PROTOCOLS = ("tcp", "udp")
 
 # XO writes "from/to" for both directions; sdnctl says "both" and writes "from/to" back.
-_DIRECTION_ALIASES = {"from": "from", "to": "to", "both": "both", "from/to": "both"}
+_DIRECTION_ALIASES = {**{d: d for d in RULE_DIRECTIONS}, "from/to": "both"}
 _PORT_DIGITS = re.compile(r"[0-9]+")
 _FIX_PROTOCOL = f"write one of {', '.join(RULE_PROTOCOLS)}"
 _FIX_DIRECTION = 'write "from" (traffic the VM sends), "to" (traffic it receives) or "both"'
@@ -303,7 +307,8 @@ def _flows(rule: Rule, port: VifPort, network_rule: bool) -> frozenset[FlowSpec]
     for direction, fields in _rule_matches(rule):
         # from: the port the frame came in on (a guest cannot change it); to: the MAC XAPI gave the VIF.
         own = {"in_port": port.ofport} if direction == "from" else {"eth_dst": port.mac.lower()}
-        flows.append(FlowSpec(priority=priority, match=tuple(sorted({**fields, **own}.items())), action=action))
+        flows.append(FlowSpec(priority=priority, match=tuple(sorted({**fields, **own}.items())), action=action,
+                              cookie=SDNCTL_COOKIE))
     return frozenset(flows)
 
 
