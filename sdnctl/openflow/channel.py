@@ -1,0 +1,299 @@
+"""FlowChannel: the daemon's asyncio face of the OpenFlow channel.
+
+os-ken runs in a daemon thread (`runtime.Runtime`); this side keeps what should be connected,
+what is, and supervises that thread: if it or os-ken's app dies, a new runtime is started and
+every ensured switch is dialled again, which fires `on_connect` so the caller re-applies flows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import ipaddress
+import itertools
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sdnctl.model import FlowSpec
+from sdnctl.openflow import codec, runtime
+from sdnctl.openflow.errors import OpenFlowError
+
+log = logging.getLogger(__name__)
+
+SUPERVISE_INTERVAL = 0.5
+
+_owner_lock = threading.Lock()
+_owner: FlowChannel | None = None   # os-ken's AppManager is a process singleton: one channel at a time
+
+
+@dataclass
+class _Target:
+    address: str
+    port: int
+    pin_pem: str
+    pin_der: bytes
+    gen: int
+
+
+@dataclass
+class _Status:
+    connected: bool = False
+    error: str | None = None
+
+
+class FlowChannel:
+    """os-ken in a daemon thread; one outgoing mutual-TLS connection per switch (bridge), host cert pinned."""
+
+    def __init__(self, client_cert: str, client_key: str):
+        self.client_cert = str(client_cert)
+        self.client_key = str(client_key)
+        self.on_connect: Callable[[str], None] | None = None   # called on the loop on every (re)connect
+        self.restarts = 0                                      # times supervision restarted os-ken
+        self._targets: dict[str, _Target] = {}
+        self._status: dict[str, _Status] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._gens = itertools.count(1)
+        self._runtime: runtime.Runtime | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._supervisor: asyncio.Task | None = None
+        self._started = False
+        self._callbacks: set[asyncio.Future] = set()
+
+    # --- life cycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start os-ken (AppManager) in a daemon thread; idempotent.
+
+        Supervision runs on the asyncio loop, from the first call made on it (or this one, if on it).
+        """
+        if self._started:
+            return
+        self._check_credentials()
+        global _owner
+        with _owner_lock:
+            if _owner is not None and _owner is not self:
+                raise OpenFlowError("another FlowChannel already runs os-ken in this process; stop it first")
+            _owner = self
+        try:
+            self._runtime = self._spawn_runtime()
+            self._dial_all(self._runtime)
+        except BaseException:
+            with _owner_lock:
+                _owner = None
+            raise
+        self._started = True
+        self._bind_loop()
+
+    def stop(self) -> None:
+        """Close every connection and stop os-ken; ensured switches are kept for a later start().
+
+        Call it on the loop's thread (or with no loop); it blocks until os-ken's thread ends, at most
+        runtime.STOP_TIMEOUT + 1 s.
+        """
+        global _owner
+        self._started = False
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            self._supervisor = None
+        rt, self._runtime = self._runtime, None
+        if rt is not None:
+            rt.stop()
+        for status in self._status.values():
+            status.connected, status.error = False, "the OpenFlow channel is stopped"
+        with _owner_lock:
+            if _owner is self:
+                _owner = None
+
+    def _check_credentials(self) -> None:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(self.client_cert, self.client_key)
+        except (OSError, ValueError) as exc:
+            raise OpenFlowError(f"cannot load the client certificate {self.client_cert} / key {self.client_key}: "
+                                f"{exc}; fix: `sdnctl certs` recreates them") from exc
+
+    def _spawn_runtime(self) -> runtime.Runtime:
+        """A started runtime with no switches yet (safe to call from a worker thread)."""
+        rt = runtime.Runtime(self.client_cert, self.client_key, self._post, self)
+        rt.start()
+        return rt
+
+    def _dial_all(self, rt: runtime.Runtime) -> None:
+        """Hand every ensured switch to `rt`, each under a new generation (older reports are ignored)."""
+        for key, target in self._targets.items():
+            target.gen = next(self._gens)
+            rt.command("ensure", key, target.gen, target.address, target.port, target.pin_pem, target.pin_der)
+
+    def _bind_loop(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if loop is not self._loop:
+            self._loop = loop
+            if self._supervisor is not None:
+                self._supervisor.cancel()
+            self._supervisor = None
+        if self._started and self._supervisor is None:
+            self._supervisor = loop.create_task(self._supervise(), name="sdnctl-openflow-supervisor")
+
+    def _post(self, fn, *args) -> None:
+        """From the os-ken thread: run fn(*args) on the asyncio loop (dropped if the loop is gone)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            pass
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(SUPERVISE_INTERVAL)
+            rt = self._runtime
+            if not self._started or rt is None or rt.alive():
+                continue
+            log.error("the OpenFlow runtime (os-ken) died; restarting it and reconnecting %d switch(es)",
+                      len(self._targets))
+            self.restarts += 1
+            await asyncio.to_thread(rt.stop)
+            if not self._started or self._runtime is not rt:
+                continue
+            for status in self._status.values():
+                status.connected, status.error = False, "os-ken restarted; reconnecting"
+            try:
+                new = await asyncio.to_thread(self._spawn_runtime)   # waits (bounded) for os-ken's thread
+            except OpenFlowError as exc:
+                log.error("restarting the OpenFlow runtime failed (will retry): %s", exc)
+                continue
+            if self._started and self._runtime is rt:
+                self._runtime = new
+                self._dial_all(new)   # includes switches ensured (into the dead runtime) meanwhile
+            else:
+                await asyncio.to_thread(new.stop)
+
+    # --- switches --------------------------------------------------------------------------
+    async def ensure(self, key: str, address: str, port: int, pinned_cert_pem: str) -> None:
+        """Keep a connection to that switch's `pssl:` listener (reconnecting with capped, jittered backoff).
+
+        Returns at once; `connected(key)` turns True after the switch's FEATURES_REPLY. Calling it
+        again with another address, port or pin drops the connection and dials the new one.
+        """
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise OpenFlowError(f"{key}: switch address {address!r} is not an IP address") from None
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise OpenFlowError(f"{key}: OpenFlow port {port!r} is not a TCP port")
+        try:
+            pin_der = ssl.PEM_cert_to_DER_cert(pinned_cert_pem.strip())
+        except (ValueError, AttributeError) as exc:
+            raise OpenFlowError(f"{key}: the pinned host certificate is not a PEM certificate: {exc}") from None
+        self.start()
+        self._bind_loop()
+        target = self._targets.get(key)
+        if target is not None and (target.address, target.port, target.pin_der) == (address, port, pin_der):
+            return
+        gen = next(self._gens)
+        self._targets[key] = _Target(address, port, pinned_cert_pem, pin_der, gen)
+        self._status[key] = _Status()
+        self._runtime.command("ensure", key, gen, address, port, pinned_cert_pem, pin_der)
+
+    async def forget(self, key: str) -> None:
+        """Close the connection to that switch and stop dialling it."""
+        self._targets.pop(key, None)
+        self._status.pop(key, None)
+        lock = self._locks.get(key)
+        if lock is not None and not lock.locked():
+            del self._locks[key]
+        if self._runtime is not None:
+            self._runtime.command("forget", key)
+
+    def connected(self, key: str) -> bool:
+        """True once the switch sent its FEATURES_REPLY, until the connection drops."""
+        status = self._status.get(key)
+        return status is not None and status.connected
+
+    def error(self, key: str) -> str | None:
+        """Why the switch is not connected, in words (None when connected or still dialling)."""
+        status = self._status.get(key)
+        return status.error if status is not None else None
+
+    # --- flows -----------------------------------------------------------------------------
+    async def sync(self, key: str, desired: Iterable[FlowSpec], timeout: float = 10.0) -> tuple[int, int]:
+        """Make the switch's sdnctl flows in table 0 exactly `desired`; return (added, deleted).
+
+        Dumps the flows carrying sdnctl's cookie prefix, sends only the difference (ADD for missing,
+        cookie-limited DELETE_STRICT for extra) and waits for a barrier, so flows are in place when it
+        returns. A flow whose action changed is overwritten by its ADD and counts as one of each.
+        Flows with other cookies are never touched.
+        """
+        loop = asyncio.get_running_loop()
+        self._bind_loop()
+        index = codec.validate(desired)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with asyncio.timeout(timeout):
+                async with lock:
+                    observed = await self._request(key, runtime.Request("dump", loop.create_future()))
+                    plan = codec.plan(index, observed)
+                    if plan.empty:
+                        return 0, 0
+                    await self._request(key, runtime.Request("apply", loop.create_future(),
+                                                             add=plan.add, delete=plan.delete))
+                    log.info("%s: flows synced: %d added, %d deleted", key, len(plan.add),
+                             len(plan.delete) + len(plan.replaced))
+                    return len(plan.add), len(plan.delete) + len(plan.replaced)
+        except TimeoutError:
+            raise OpenFlowError(f"{key}: flow sync did not finish within {timeout}s (the switch is slow or gone); "
+                                "the next sync repairs whatever was half applied") from None
+
+    async def _request(self, key: str, request: runtime.Request):
+        target, status, rt = self._targets.get(key), self._status.get(key), self._runtime
+        if target is None or status is None:
+            raise OpenFlowError(f"{key}: unknown switch; ensure() it first")
+        if rt is None:
+            raise OpenFlowError(f"{key}: the OpenFlow channel is stopped")
+        if not status.connected:
+            raise OpenFlowError(f"{key}: not connected to the switch ({status.error or 'still connecting'})")
+        rt.command(request.kind, key, target.gen, request)
+        try:
+            return await request.future
+        except asyncio.CancelledError:
+            rt.command("cancel", key, request)
+            raise
+
+    # --- called on the loop by the runtime -------------------------------------------------
+    def link_up(self, key: str, gen: int) -> None:
+        target, status = self._targets.get(key), self._status.get(key)
+        if target is None or status is None or target.gen != gen:
+            return
+        status.connected, status.error = True, None
+        callback = self.on_connect
+        if callback is not None:
+            try:
+                result = callback(key)
+                if inspect.isawaitable(result):      # an async callback: run it as a task
+                    task = asyncio.ensure_future(result)
+                    self._callbacks.add(task)        # a task nobody references can vanish mid-run
+                    task.add_done_callback(self._callbacks.discard)
+            except Exception:
+                log.exception("%s: on_connect callback failed", key)
+
+    def link_down(self, key: str, gen: int, why: str) -> None:
+        target, status = self._targets.get(key), self._status.get(key)
+        if target is None or status is None or target.gen != gen:
+            return
+        if status.connected or status.error != why:
+            log.warning("%s: OpenFlow connection to %s:%s down: %s", key, target.address, target.port, why)
+        status.connected, status.error = False, why
+
+    @staticmethod
+    def settle(future: asyncio.Future, result, error: str | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(OpenFlowError(error))
+        else:
+            future.set_result(result)

@@ -1,0 +1,151 @@
+"""FlowSpecs as OpenFlow 1.3 messages and back, and the diff that decides which flow-mods to send.
+
+The diff compares flows by (priority, match, action), where the match is compared in the switch's
+own terms: OXM wire values with the mask applied and an all-ones mask dropped, so that
+`ipv4_dst=("10.1.2.3", "255.0.0.0")` equals the `10.0.0.0/8` the switch reports back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sdnctl.model import COOKIE_MASK, SDNCTL_COOKIE, FlowSpec
+from sdnctl.openflow._osken import ofp, parser
+from sdnctl.openflow.errors import OpenFlowError
+
+TABLE = 0
+ACTIONS = ("normal", "drop")
+
+MatchKey = tuple[tuple[int, bytes, bytes | None], ...]
+FlowKey = tuple[int, MatchKey]
+
+
+def match_key(match: Iterable[tuple[str, object]], *, strict: bool = True) -> MatchKey:
+    """The match as the switch holds it: (OXM number, value & mask, mask or None), sorted.
+
+    Not strict (for flows read from a switch): a field os-ken can parse but not encode back
+    gets a key of its own instead of failing the sync; no desired flow can equal it.
+    """
+    fields = []
+    for name, value in match:
+        try:
+            num, raw, mask = ofp.oxm_from_user(name, value)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            if not strict:
+                fields.append((-1, repr((name, value)).encode(), None))
+                continue
+            raise OpenFlowError(f"match field {name}={value!r} is not a valid OpenFlow 1.3 OXM field: {exc}") from exc
+        if mask is not None and all(b == 0xFF for b in mask):
+            mask = None
+        if mask is not None:
+            raw = bytes(v & m for v, m in zip(raw, mask))
+        fields.append((num, raw, mask))
+    return tuple(sorted(fields))
+
+
+def flow_key(spec: FlowSpec) -> FlowKey:
+    return (spec.priority, match_key(spec.match))
+
+
+def validate(desired: Iterable[FlowSpec]) -> dict[FlowKey, FlowSpec]:
+    """Index the desired flows by (priority, match); refuse anything the switch could not hold as asked."""
+    index: dict[FlowKey, FlowSpec] = {}
+    for spec in desired:
+        if spec.action not in ACTIONS:
+            raise OpenFlowError(f"flow {spec}: action must be one of {ACTIONS}, not {spec.action!r}")
+        if spec.cookie & COOKIE_MASK != SDNCTL_COOKIE:
+            raise OpenFlowError(f"flow {spec}: cookie {spec.cookie:#x} lacks sdnctl's prefix {SDNCTL_COOKIE:#x}; "
+                                "sdnctl could never find that flow again")
+        if not 0 <= spec.priority <= 0xFFFF:
+            raise OpenFlowError(f"flow {spec}: priority must be 0..65535")
+        key = flow_key(spec)
+        other = index.get(key)
+        if other is not None and other != spec:
+            raise OpenFlowError(f"flows {other} and {spec} have the same priority and match: "
+                                "a switch holds only one of them")
+        index[key] = spec
+    return index
+
+
+def observed_spec(stats) -> FlowSpec:
+    """A flow from a FLOW_STATS reply, as a FlowSpec (its action "other: ..." if sdnctl never writes it)."""
+    return FlowSpec(priority=stats.priority, match=tuple(sorted(stats.match.items())),
+                    action=_action_of(stats.instructions), cookie=stats.cookie)
+
+
+def _action_of(instructions) -> str:
+    if not instructions:
+        return "drop"
+    if len(instructions) == 1:
+        inst = instructions[0]
+        if (isinstance(inst, parser.OFPInstructionActions) and inst.type == ofp.OFPIT_APPLY_ACTIONS
+                and len(inst.actions) == 1 and isinstance(inst.actions[0], parser.OFPActionOutput)
+                and inst.actions[0].port == ofp.OFPP_NORMAL):
+            return "normal"
+        if isinstance(inst, parser.OFPInstructionActions) and not inst.actions:
+            return "drop"
+    return f"other: {instructions}"
+
+
+@dataclass(frozen=True)
+class FlowPlan:
+    """What one sync sends: flows to add and flows to delete (strictly, by sdnctl's cookie).
+
+    `replaced` flows share (priority, match) with an added one whose action differs: the ADD
+    overwrites them in place, so no DELETE is sent for them (it would remove the new flow too).
+    """
+
+    add: tuple[FlowSpec, ...] = ()
+    delete: tuple[FlowSpec, ...] = ()
+    replaced: tuple[FlowSpec, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.delete)
+
+
+def plan(desired: dict[FlowKey, FlowSpec], observed: Iterable[FlowSpec]) -> FlowPlan:
+    """The flow-mods that turn the switch's sdnctl flows (`observed`) into `desired`."""
+    seen: dict[FlowKey, FlowSpec] = {}
+    for spec in observed:
+        seen[(spec.priority, match_key(spec.match, strict=False))] = spec
+    add = tuple(spec for key, spec in desired.items() if key not in seen or seen[key].action != spec.action)
+    delete = tuple(spec for key, spec in seen.items() if key not in desired)
+    replaced = tuple(spec for key, spec in seen.items() if key in desired and desired[key].action != spec.action)
+    return FlowPlan(add=add, delete=delete, replaced=replaced)
+
+
+def instructions(action: str) -> list:
+    if action == "normal":
+        return [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [parser.OFPActionOutput(ofp.OFPP_NORMAL, 0)])]
+    return []  # drop: a flow without instructions drops the packet
+
+
+def flow_add(datapath, spec: FlowSpec):
+    return parser.OFPFlowMod(datapath, cookie=spec.cookie, table_id=TABLE, command=ofp.OFPFC_ADD,
+                             priority=spec.priority, buffer_id=ofp.OFP_NO_BUFFER, out_port=ofp.OFPP_ANY,
+                             out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**dict(spec.match)),
+                             instructions=instructions(spec.action))
+
+
+def flow_delete(datapath, spec: FlowSpec):
+    """DELETE_STRICT limited to sdnctl's cookie: a foreign flow with the same match is never touched."""
+    return parser.OFPFlowMod(datapath, cookie=SDNCTL_COOKIE, cookie_mask=COOKIE_MASK, table_id=TABLE,
+                             command=ofp.OFPFC_DELETE_STRICT, priority=spec.priority,
+                             buffer_id=ofp.OFP_NO_BUFFER, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                             match=parser.OFPMatch(**dict(spec.match)))
+
+
+def flow_dump(datapath):
+    """FLOW_STATS for table 0, only flows carrying sdnctl's cookie prefix."""
+    return parser.OFPFlowStatsRequest(datapath, 0, TABLE, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                      SDNCTL_COOKIE, COOKIE_MASK, parser.OFPMatch())
+
+
+def describe_error(msg) -> str:
+    """An OFPT_ERROR in words: 'OFPET_BAD_MATCH / OFPBMC_BAD_PREREQ'."""
+    try:
+        return f"{ofp.ofp_error_type_to_str(msg.type)} / {ofp.ofp_error_code_to_str(msg.type, msg.code)}"
+    except (KeyError, ValueError, AttributeError):
+        return f"type {msg.type} code {msg.code}"

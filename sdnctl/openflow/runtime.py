@@ -1,0 +1,458 @@
+"""The os-ken side of the channel: one daemon thread that owns every connection and request.
+
+Everything reaches this thread through one `queue.Queue` (its inbox): commands from the asyncio
+side, OpenFlow replies forwarded by the os-ken app, and connection threads reporting a lost
+connection. So the links and their pending requests have one owner and need no locks. Results
+go back to the asyncio loop through `post` (the channel's `loop.call_soon_threadsafe`).
+
+Threads: os-ken's native hub spawns plain threads that inherit daemon-ness from their creator.
+This thread, the per-switch connection threads and hence every thread os-ken starts for them
+are daemon threads, so a stuck switch can never hold up process exit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sdnctl.model import FlowSpec
+from sdnctl.openflow import codec, tls
+from sdnctl.openflow._osken import (
+    CONFIG_DISPATCHER, HANDSHAKE_DISPATCHER, app_manager, controller, ofp_event, ofp_handler, parser,
+    set_ev_cls,
+)
+from sdnctl.openflow.errors import OpenFlowError
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "sdnctl_openflow"            # the os-ken app's name in os-ken's SERVICE_BRICKS
+OFP_HANDLER_NAME = ofp_event.NAME       # "ofp_event": os-ken's Datapath looks its handler up by this name
+CONNECT_TIMEOUT = 5.0                   # each of: TCP connect, TLS handshake, the switch's HELLO
+RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)   # seconds; the last repeats; reset on FEATURES_REPLY
+ECHO_INTERVAL = 5.0                     # idle this long: send an ECHO_REQUEST
+ECHO_DEADLINE = 15.0                    # silent this long: the switch is gone, reconnect
+SEND_BATCH = 64 * 1024                  # bytes of OpenFlow messages per write
+TICK = 0.5                              # the inbox wait, so the keepalive runs when nothing happens
+STOP_TIMEOUT = 5.0
+START_TIMEOUT = 5.0
+
+
+def reconnect_delay(attempt: int) -> float:
+    """Capped exponential backoff with jitter (half to all of the step), so hosts don't reconnect in step."""
+    step = RECONNECT_BACKOFF[min(attempt, len(RECONNECT_BACKOFF) - 1)]
+    return step * random.uniform(0.5, 1.0)
+
+
+class _PassiveOFPHandler(ofp_handler.OFPHandler):
+    """os-ken's handshake handler (HELLO, FEATURES, ECHO) without its listening server.
+
+    OFPHandler.start() would bind 0.0.0.0:6653 and 6633; sdnctl only dials out.
+    """
+
+    def start(self):
+        return app_manager.OSKenApp.start(self)
+
+    def send_event_to_observers(self, ev, state=None):
+        # Datapath.__init__ announces itself here, synchronously, before it serves the socket:
+        # the one moment the socket can learn which Datapath to wake when it closes.
+        if isinstance(ev, ofp_event.EventOFPStateChange) and ev.state == HANDSHAKE_DISPATCHER:
+            sock = ev.datapath.socket
+            if isinstance(sock, tls.SwitchSocket):
+                sock.datapath = ev.datapath
+        super().send_event_to_observers(ev, state)
+
+
+class _FlowApp(app_manager.OSKenApp):
+    """Forwards what sdnctl needs from every switch to the runtime's inbox; decides nothing itself."""
+
+    OFP_VERSIONS = [0x04]   # OpenFlow 1.3 only
+
+    def __init__(self, *args, inbox: queue.Queue, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.name = APP_NAME
+        self._inbox = inbox
+
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def _features(self, ev):
+        self._inbox.put(("features", ev.msg.datapath, ev.msg))
+
+    @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPBarrierReply, ofp_event.EventOFPErrorMsg,
+                 ofp_event.EventOFPEchoReply, ofp_event.EventOFPEchoRequest])
+    def _message(self, ev):
+        self._inbox.put(("message", ev.msg.datapath, ev.msg))
+
+
+@dataclass(eq=False)
+class Request:
+    """A dump or an apply in flight; the runtime settles `future` on the asyncio loop."""
+
+    kind: str                                   # "dump" | "apply"
+    future: object                              # asyncio.Future, only touched on the loop
+    add: tuple[FlowSpec, ...] = ()
+    delete: tuple[FlowSpec, ...] = ()
+    flows: list = field(default_factory=list)   # dump: FlowStats collected so far
+    errors: list[str] = field(default_factory=list)
+    xids: list[int] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class _Link:
+    """One switch connection as the runtime tracks it; `gen` tells a re-ensured link from its predecessor."""
+
+    key: str
+    gen: int
+    address: str
+    port: int
+    ctx: object                       # ssl.SSLContext
+    pin_der: bytes
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    sock: socket.socket | None = None      # the current attempt's socket (set by the connection thread)
+    datapath: object | None = None         # set on FEATURES_REPLY, cleared when the connection ends
+    established: bool = False              # reached FEATURES_REPLY since the last attempt started
+    last_rx: float = 0.0
+    last_echo: float = 0.0
+    pending: dict[int, Request] = field(default_factory=dict)
+    xids: itertools.count = field(default_factory=lambda: itertools.count(random.randrange(1 << 30, 1 << 31)))
+
+
+class Runtime:
+    """os-ken (AppManager, the handshake handler, sdnctl's app) and every switch connection."""
+
+    def __init__(self, client_cert: str, client_key: str, post: Callable[..., None], events):
+        self.client_cert = client_cert
+        self.client_key = client_key
+        self._post = post                  # post(fn, *args): run fn(*args) on the asyncio loop
+        self._events = events              # the channel: link_up(key, gen), link_down(key, gen, why), settle(...)
+        self.inbox: queue.Queue = queue.Queue()
+        self._links: dict[str, _Link] = {}
+        self._thread = threading.Thread(target=self._main, name="sdnctl-openflow", daemon=True)
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._ofp = None
+        self._app = None
+
+    # --- life cycle (called from the asyncio side) ------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(START_TIMEOUT):
+            raise OpenFlowError(f"os-ken did not start within {START_TIMEOUT}s")
+        if self._start_error is not None:
+            raise OpenFlowError(f"os-ken failed to start: {self._start_error}") from self._start_error
+
+    def stop(self) -> None:
+        """Close every connection and stop os-ken's apps; bounded by STOP_TIMEOUT."""
+        if self._thread.is_alive():
+            self.inbox.put(("stop",))
+            self._thread.join(STOP_TIMEOUT + 1.0)
+        else:
+            self._teardown()   # the thread died: make sure nothing it owned survives it
+        if self._thread.is_alive():
+            log.error("the OpenFlow thread did not stop within %.0fs; abandoning it (a daemon thread)",
+                      STOP_TIMEOUT + 1.0)
+
+    def alive(self) -> bool:
+        """The thread, and os-ken's app threads, still run and still receive OpenFlow events."""
+        if not self._thread.is_alive() or self._app is None or self._ofp is None:
+            return False
+        if app_manager.lookup_service_brick(APP_NAME) is not self._app:
+            return False
+        if app_manager.lookup_service_brick(OFP_HANDLER_NAME) is not self._ofp:
+            return False
+        return all(t.is_alive() for app in (self._app, self._ofp) for t in app.threads)
+
+    def command(self, *item) -> None:
+        self.inbox.put(item)
+
+    # --- the thread ----------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            self._start_apps()
+        except BaseException as exc:   # noqa: BLE001 - reported to start(), the thread ends
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                try:
+                    item = self.inbox.get(timeout=TICK)
+                except queue.Empty:
+                    item = None
+                if item is not None and item[0] == "stop":
+                    break
+                if item is not None:
+                    try:
+                        self._handle(item)
+                    except Exception:
+                        log.exception("OpenFlow runtime: handling %s failed", item[0])
+                self._keepalive()
+        finally:
+            self._teardown()
+
+    def _start_apps(self) -> None:
+        manager = app_manager.AppManager.get_instance()
+        for name in (APP_NAME, OFP_HANDLER_NAME):
+            stale = app_manager.lookup_service_brick(name)
+            if stale is None:
+                continue
+            if not isinstance(stale, (_FlowApp, _PassiveOFPHandler)):
+                raise OpenFlowError(f"another os-ken app named {name!r} runs in this process")
+            _retire(manager, stale)        # left over by a runtime that died
+        # Apps started from this (daemon) thread: os-ken's threads inherit daemon=True.
+        self._ofp = manager.instantiate(_PassiveOFPHandler)
+        self._ofp.start()
+        self._app = manager.instantiate(_FlowApp, inbox=self.inbox)
+        self._app.start()
+
+    def _teardown(self) -> None:
+        links, self._links = list(self._links.values()), {}
+        for link in links:
+            self._close_link(link, "the OpenFlow channel stopped")
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for link in links:
+            if link.thread is not None:
+                link.thread.join(max(0.0, deadline - time.monotonic()))
+                if link.thread.is_alive():
+                    log.warning("%s: connection thread did not end within %.0fs", link.key, STOP_TIMEOUT)
+        manager = app_manager.AppManager.get_instance()
+        for app in (self._app, self._ofp):
+            if app is not None:
+                _retire(manager, app)
+
+    def _handle(self, item: tuple) -> None:
+        kind = item[0]
+        if kind == "ensure":
+            _, key, gen, address, port, pin_pem, pin_der = item
+            self._ensure(key, gen, address, port, pin_pem, pin_der)
+        elif kind == "forget":
+            link = self._links.pop(item[1], None)
+            if link is not None:
+                self._close_link(link, "forgotten")
+        elif kind == "features":
+            self._on_features(item[1])
+        elif kind == "message":
+            self._on_message(item[1], item[2])
+        elif kind == "down":
+            self._on_down(item[1], item[2])
+        elif kind in ("dump", "apply"):
+            self._send_request(item[1], item[2], item[3])
+        elif kind == "cancel":
+            self._cancel(item[1], item[2])
+
+    # --- links ---------------------------------------------------------------------------
+    def _ensure(self, key: str, gen: int, address: str, port: int, pin_pem: str, pin_der: bytes) -> None:
+        old = self._links.pop(key, None)
+        if old is not None:
+            self._close_link(old, "replaced by a new address or pin")
+        try:
+            ctx = tls.client_context(self.client_cert, self.client_key, pin_pem)
+        except (OSError, ValueError) as exc:    # ssl.SSLError is an OSError
+            self._post(self._events.link_down, key, gen, f"cannot load the TLS credentials: {exc}")
+            return
+        link = _Link(key=key, gen=gen, address=address, port=port, ctx=ctx, pin_der=pin_der)
+        link.thread = threading.Thread(target=self._serve_link, args=(link,), daemon=True,
+                                       name=f"sdnctl-of-{key}")
+        self._links[key] = link
+        link.thread.start()
+
+    def _close_link(self, link: _Link, why: str) -> None:
+        link.stop.set()
+        sock = link.sock
+        if isinstance(sock, tls.SwitchSocket):
+            sock.abort()
+        elif sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._fail_pending(link, f"{link.key}: connection closed ({why})")
+        link.datapath = None
+
+    def _serve_link(self, link: _Link) -> None:
+        """The connection thread: connect, let os-ken serve the connection, back off, again."""
+        attempt = 0
+        while not link.stop.is_set():
+            link.established = False
+
+            def track(s: socket.socket) -> None:
+                link.sock = s
+
+            try:
+                sock = tls.open_switch(link.address, link.port, link.ctx, link.pin_der, CONNECT_TIMEOUT, track)
+            except tls.SwitchRefused as exc:
+                self.inbox.put(("down", link, str(exc)))
+            except Exception as exc:    # noqa: BLE001 - a bug here must not end the reconnect loop
+                log.exception("%s: connecting failed", link.key)
+                self.inbox.put(("down", link, f"connecting failed: {exc}"))
+            else:
+                sock.link = link
+                sock.on_close = lambda s=sock: _wake_send_loop(s)
+                if not link.stop.is_set():
+                    try:
+                        controller.datapath_connection_factory(sock, (link.address, link.port))
+                    except Exception:    # noqa: BLE001 - os-ken has logged it; the connection is over
+                        pass
+                sock.close()
+                self.inbox.put(("down", link, sock.failure or _closed_by_switch(link)))
+            if link.established:
+                attempt = 0
+            link.stop.wait(reconnect_delay(attempt))
+            attempt += 1
+
+    def _current(self, datapath) -> _Link | None:
+        link = getattr(datapath.socket, "link", None)
+        return link if link is not None and self._links.get(link.key) is link else None
+
+    def _on_features(self, datapath) -> None:
+        link = self._current(datapath)
+        if link is None or link.stop.is_set():
+            return
+        link.datapath = datapath
+        link.established = True
+        link.last_rx = link.last_echo = time.monotonic()
+        log.info("%s: connected to %s:%s (datapath %016x)", link.key, link.address, link.port, datapath.id or 0)
+        self._post(self._events.link_up, link.key, link.gen)
+
+    def _on_down(self, link: _Link, why: str) -> None:
+        self._fail_pending(link, f"{link.key}: {why}")
+        link.datapath = None
+        if self._links.get(link.key) is link:
+            self._post(self._events.link_down, link.key, link.gen, why)
+
+    def _keepalive(self) -> None:
+        now = time.monotonic()
+        for link in self._links.values():
+            if link.datapath is None:
+                continue
+            if now - link.last_rx > ECHO_DEADLINE:
+                log.warning("%s: no answer from the switch for %.0fs; reconnecting", link.key, ECHO_DEADLINE)
+                sock = link.sock
+                if isinstance(sock, tls.SwitchSocket):
+                    sock.failure = f"the switch stopped answering (nothing for {ECHO_DEADLINE:.0f}s)"
+                    sock.abort()
+            elif now - link.last_rx > ECHO_INTERVAL and now - link.last_echo > ECHO_INTERVAL:
+                link.last_echo = now
+                echo = parser.OFPEchoRequest(link.datapath)
+                echo.xid = next(link.xids)
+                link.datapath.send_msg(echo)
+
+    # --- requests ------------------------------------------------------------------------
+    def _send_request(self, key: str, gen: int, request: Request) -> None:
+        link = self._links.get(key)
+        if link is None or link.gen != gen or link.datapath is None:
+            self._settle(request, error=f"{key}: not connected to the switch")
+            return
+        dp = link.datapath
+        if request.kind == "dump":
+            messages = [codec.flow_dump(dp)]
+        else:
+            messages = itertools.chain((codec.flow_delete(dp, spec) for spec in request.delete),
+                                       (codec.flow_add(dp, spec) for spec in request.add),
+                                       [parser.OFPBarrierRequest(dp)])
+        # Serialized here and handed to os-ken's send queue in batches: one queue item, one TLS
+        # write and one thread hand-off per SEND_BATCH bytes instead of per flow-mod.
+        batch = bytearray()
+        for msg in messages:
+            # Our own xids: os-ken's Datapath.set_xid is not thread-safe against its handshake sends.
+            msg.xid = next(link.xids) & 0xFFFFFFFF
+            request.xids.append(msg.xid)
+            link.pending[msg.xid] = request
+            msg.serialize()
+            batch += msg.buf
+            if len(batch) >= SEND_BATCH:
+                if not dp.send(bytes(batch)):     # blocks while os-ken's send queue (16 items) is full
+                    self._fail_pending(link, f"{link.key}: connection lost while sending")
+                    return
+                batch.clear()
+        if batch and not dp.send(bytes(batch)):
+            self._fail_pending(link, f"{link.key}: connection lost while sending")
+
+    def _on_message(self, datapath, msg) -> None:
+        link = self._current(datapath)
+        if link is None:
+            return
+        link.last_rx = time.monotonic()
+        request = link.pending.get(msg.xid)
+        if request is None:
+            if isinstance(msg, parser.OFPErrorMsg):
+                log.warning("%s: the switch reported %s (xid %#x)", link.key, codec.describe_error(msg), msg.xid)
+            return
+        if isinstance(msg, parser.OFPErrorMsg):
+            request.errors.append(codec.describe_error(msg))
+            if request.kind == "dump":
+                self._finish(link, request, error=f"{link.key}: the switch refused the flow dump: {request.errors[0]}")
+        elif isinstance(msg, parser.OFPFlowStatsReply) and request.kind == "dump":
+            request.flows.extend(msg.body)
+            if not msg.flags & datapath.ofproto.OFPMPF_REPLY_MORE:
+                self._finish(link, request, result=tuple(codec.observed_spec(s) for s in request.flows))
+        elif isinstance(msg, parser.OFPBarrierReply) and request.kind == "apply":
+            if request.errors:
+                self._finish(link, request, error=(
+                    f"{link.key}: the switch refused {len(request.errors)} flow-mod(s), first: {request.errors[0]}"))
+            else:
+                self._finish(link, request, result=None)
+
+    def _finish(self, link: _Link, request: Request, *, result=None, error: str | None = None) -> None:
+        for xid in request.xids:
+            link.pending.pop(xid, None)
+        self._settle(request, result=result, error=error)
+
+    def _fail_pending(self, link: _Link, why: str) -> None:
+        requests = {id(r): r for r in link.pending.values()}.values()
+        link.pending.clear()
+        for request in requests:
+            self._settle(request, error=why)
+
+    def _cancel(self, key: str, request: Request) -> None:
+        link = self._links.get(key)
+        if link is not None:
+            for xid in request.xids:
+                link.pending.pop(xid, None)
+
+    def _settle(self, request: Request, *, result=None, error: str | None = None) -> None:
+        self._post(self._events.settle, request.future, result, error)
+
+
+def _closed_by_switch(link: _Link) -> str:
+    where = f"{link.address}:{link.port}"
+    if link.established:
+        return f"{where}: the switch closed the OpenFlow connection"
+    return f"{where}: the switch closed the OpenFlow connection before its FEATURES_REPLY"
+
+
+def _wake_send_loop(sock: tls.SwitchSocket) -> None:
+    """Unblock the Datapath's send thread once its receive loop has closed the socket.
+
+    With the native hub, `hub.kill()` is a no-op: Datapath.serve() would otherwise wait forever
+    for a send thread blocked on an empty queue, and never return nor report the datapath dead.
+    The queued message fails to send on the closed socket, which ends that thread.
+    """
+    datapath = sock.datapath
+    if datapath is not None:
+        datapath.send(b"", close_socket=True)
+
+
+def _retire(manager, app) -> None:
+    """Unregister an os-ken app; only ask it to stop if its thread can still answer."""
+    name = app.name
+    registered = manager.applications.get(name) is app
+    if not registered and app_manager.lookup_service_brick(name) is not app:
+        return      # already retired (its name may belong to a successor by now)
+    if registered and all(t.is_alive() for t in app.threads):
+        manager.uninstantiate(name)
+        return
+    if registered:
+        manager.applications.pop(name)
+    if app_manager.lookup_service_brick(name) is app:
+        app_manager.unregister_app(app)
+    for other in list(app_manager.SERVICE_BRICKS.values()):
+        other.unregister_observer_all_event(name)
+    app.is_active = False
