@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openvswitch-switch openvswitch-common mosquitto iproute2 iputils-ping netcat-openbsd)
+APT_PACKAGES=(openvswitch-switch openvswitch-common mosquitto iproute2 iputils-ping netcat-openbsd ethtool)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -220,6 +220,30 @@ def cmd_network(args) -> int:
     return 0
 
 
+def cmd_rule(args) -> int:
+    """rule add | delete | list."""
+    from sdnctl import networks, rules
+    from sdnctl.flows import describe_rule, parse_rule
+
+    config = _config(args)
+    rule = None
+    if args.rule_command != "list":
+        rule = parse_rule({"allow": args.allow, "protocol": args.protocol, "port": args.port,
+                           "ipRange": args.ip_range, "direction": args.direction})
+    with networks.Pools(config) as pools:
+        if args.rule_command == "add":
+            rules.add(pools, rule, vif=args.vif, network=args.network, say=print)
+        elif args.rule_command == "delete":
+            rules.delete(pools, rule, vif=args.vif, network=args.network, say=print)
+        else:
+            found = rules.listing(pools, vif=args.vif, network=args.network)
+            for pool, cls, item in found:
+                print(f"{pool} {cls}: {describe_rule(item)}")
+            if not found:
+                print("no rules")
+    return 0
+
+
 def cmd_certs(args) -> int:
     """certs init | show | install | rotate."""
     import asyncio
@@ -456,6 +480,31 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (listing, show, delete, rekey):
         config_option(sp)
     network.set_defaults(func=cmd_network)
+
+    rule_parser = sub.add_parser(
+        "rule", help="OpenFlow traffic rules per VIF or per network (Xen Orchestra's model)",
+        description="Rules are stored in XAPI other_config (sdnctl:of-rules, Xen Orchestra's format; "
+                    "xo:sdn-controller:of-rules is read too) and enforced by the daemon over OpenFlow. "
+                    "Direction is seen from the VM: from = what it sends, to = what it receives. "
+                    "See docs/rules.md for matching and priorities.")
+    rule_sub = rule_parser.add_subparsers(dest="rule_command", required=True, metavar="RULE_COMMAND")
+    for verb, text in (("add", "add a rule (replaces one with the same protocol, port, range, direction)"),
+                       ("delete", "delete the rule with this protocol, port, range and direction"),
+                       ("list", "list the rules of a VIF or network")):
+        sp = rule_sub.add_parser(verb, help=text)
+        target = sp.add_mutually_exclusive_group(required=True)
+        target.add_argument("--vif", help="VIF uuid")
+        target.add_argument("--network", help="network name (every pool's network of that name)")
+        if verb != "list":
+            action = sp.add_mutually_exclusive_group(required=verb == "add")
+            action.add_argument("--allow", dest="allow", action="store_true", default=True, help="forward (NORMAL)")
+            action.add_argument("--deny", dest="allow", action="store_false", help="drop")
+            sp.add_argument("--protocol", required=True, help="ip, icmp, tcp, udp or arp")
+            sp.add_argument("--port", type=int, help="tcp/udp destination port")
+            sp.add_argument("--ip-range", help="the other side's CIDR, e.g. 10.0.0.0/8 (default: any)")
+            sp.add_argument("--direction", default="both", help="from, to or both (default %(default)s)")
+        config_option(sp)
+    rule_parser.set_defaults(func=cmd_rule)
 
     certs_parser = sub.add_parser(
         "certs", help="the controller's CA and client certificate, and the pools' trust in it",

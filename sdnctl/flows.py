@@ -1,33 +1,53 @@
-"""PURE: traffic rules (Xen Orchestra's model) -> the OpenFlow flows each bridge should carry.
+"""PURE: traffic rules (Xen Orchestra's model) -> the OpenFlow 1.3 flows each bridge should carry.
 
-No sockets, clocks or threads here: the shell passes rules and plugged VIF ports in, diffs what
-comes out against the switch (by cookie) and sends the difference.
+No sockets, clocks or threads here: the shell passes rules, plugged VIF ports and the bridges it
+controls in, diffs what comes out against the switch (by cookie) and sends the difference.
 
-How a rule becomes flows (operators' version: docs/rules.md)
---------------------------------------------------------------
-A rule is enforced on every plugged VIF it applies to: its own VIF (a VIF rule), or every VIF
-port of its network (a network rule). Per VIF port, in table 0:
+The pipeline: two tables (operators' version: docs/rules.md)
+------------------------------------------------------------
+A frame is forwarded only if its sender's `from` rules (table 0) and its receiver's `to` rules
+(table 1) both let it through. A rule applies to its own VIF (a VIF rule) or to every VIF port of
+its network (a network rule).
 
-* traffic **from** the VM (direction `from` or `both`) is matched on `in_port` = the VIF's
-  ofport, never on the source MAC: a guest can change its MAC, not the port it is plugged into
-  (XO issue #6153). Plus `ipv4_dst` = the range (`arp_tpa` for ARP) and `tcp_dst`/`udp_dst` =
-  the port, i.e. the remote service the VM connects to.
-* traffic **to** the VM (direction `to` or `both`) is matched on `eth_dst` = the VIF's MAC as
-  XAPI/OVSDB know it (`attached-mac`). Plus `ipv4_src` = the range (`arp_spa` for ARP) and
-  `tcp_dst`/`udp_dst` = the port, i.e. the VM's own service. Frames to any other MAC
-  (broadcast, or a MAC the guest set itself and the bridge learnt) escape `to` rules.
-* allow -> `normal`, deny -> `drop`. Nothing else is installed: traffic no rule matches keeps
-  the bridge's default (NORMAL, fail_mode standalone). There is no catch-all flow.
+Table 0, ingress (`INGRESS_TABLE`): where the frame comes from.
+* `from` rules (direction `from` or `both`): `in_port` = the VIF's ofport, never the source MAC
+  alone (a guest can change its MAC, not the port it is plugged into; XO issue #6153), plus
+  `ipv4_dst` = the range (`arp_tpa` for ARP) and `tcp_dst`/`udp_dst` = the port (the remote
+  service the VM connects to). allow -> `next` (goto table 1), deny -> `drop`. An allow also
+  matches `eth_src` = the VIF's MAC: otherwise a frame from another MAC that an allow covers
+  would jump over the port-security flows below it, and the bridge would learn that MAC.
+* port security, for every VIF port with at least one rule: `in_port, eth_src=<VIF MAC>` ->
+  `next` (priority 100), `in_port` -> `drop` (priority 90). A guest with rules cannot send from
+  another MAC, so the bridge never learns one on its port and a new MAC no longer escapes `to`
+  rules (which match the MAC). Ethernet source only: not IPs, not ARP payloads (docs/rules.md,
+  Limits). VIFs without rules are untouched: they may use any MAC, as before.
+* table-miss: priority 0, empty match -> `next` (tunnels, uplinks, VIFs without rules).
+
+Table 1, egress (`EGRESS_TABLE`): where the frame goes.
+* `to` rules (direction `to` or `both`): `eth_dst` = the VIF's MAC as XAPI/OVSDB know it
+  (`attached-mac`), trustworthy thanks to port security, plus `ipv4_src` = the range (`arp_spa`
+  for ARP) and `tcp_dst`/`udp_dst` = the port (the VM's own service). allow -> `normal`,
+  deny -> `drop`.
+* table-miss: priority 0, empty match -> `normal`.
+
+Broadcast and multicast frames (ARP requests, DHCP) and unicast the bridge floods are not
+addressed to the VIF's MAC, so `to` rules do not see them: filter them at the sender (its `from`
+rules, or a network rule, which applies to every sender on the network).
+
+The two table-miss flows (`base_flows`) go on every bridge sdnctl controls, rules or not: with a
+controller connected, OpenFlow 1.3's own table-miss drops everything (OVS adds its own
+`priority=0 actions=NORMAL` only to a bridge without a controller).
 
 Stateless, as in XO: no connection tracking. `deny ip` on `both` also drops the replies to the
 VM's own outgoing connections unless an allow covers them.
 
-One table for all VIFs: a packet between two VMs of a bridge can match one's `from` flows and
-the other's `to` flows, and the higher priority decides (docs/rules.md, Limits).
+Priorities (see `rule_priority`), the same in both tables: VIF rules above network rules; within
+each, port rules above protocol rules above `ip` rules, then the longer prefix first; deny is
+allow + 1, so an allow and a deny with the same match never tie. All rule flows (1000..40000)
+are above port security (100, 90), which is above the table-miss flows (0).
 
-Priorities (see `rule_priority`): VIF rules above network rules; within each, port rules above
-protocol rules above `ip` rules, then the longer prefix first; deny is allow + 1, so an allow
-and a deny with the same match never tie.
+Ports OVS failed to set up (ofport < 1) or with an empty or malformed MAC come from OVSDB, not
+from the operator: they are skipped, and their rules add nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +59,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from sdnctl.errors import RuleError
-from sdnctl.model import RULE_DIRECTIONS, RULE_PROTOCOLS, SDNCTL_COOKIE, FlowSpec, Rule, VifPort
+from sdnctl.model import (
+    EGRESS_TABLE, INGRESS_TABLE, RULE_DIRECTIONS, RULE_PROTOCOLS, SDNCTL_COOKIE, FlowSpec, Rule, VifPort,
+)
 
 # --- rules: parse, validate, format ----------------------------------------------------------
 
@@ -241,6 +263,10 @@ PRIORITY_VIF = 30_000
 PRIORITY_NETWORK = 20_000
 MIN_PRIORITY = 1_000
 MAX_PRIORITY = 40_000
+# Below every rule flow, above the table-miss flows: a rule decides first, then port security.
+PRIORITY_PORT_SECURITY = 100   # table 0: in_port + the VIF's own MAC -> next
+PRIORITY_PORT_DROP = 90        # table 0: in_port, any other MAC -> drop
+PRIORITY_TABLE_MISS = 0
 _CLASS = {"ip": 0, "icmp": 1, "tcp": 1, "udp": 1, "arp": 1}
 
 
@@ -261,6 +287,30 @@ def rule_priority(rule: Rule, *, network_rule: bool = False) -> int:
 ETH_TYPE_IP = 0x0800
 ETH_TYPE_ARP = 0x0806
 IP_PROTO = {"icmp": 1, "tcp": 6, "udp": 17}
+OFPP_MAX = 0xFF00   # ofports from here up are OpenFlow's reserved ports (LOCAL, NORMAL, ...), never a VIF
+
+_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_BASE_FLOWS = frozenset({
+    FlowSpec(priority=PRIORITY_TABLE_MISS, match=(), action="next", table_id=INGRESS_TABLE),
+    FlowSpec(priority=PRIORITY_TABLE_MISS, match=(), action="normal", table_id=EGRESS_TABLE),
+})
+
+
+def base_flows() -> frozenset[FlowSpec]:
+    """The two table-miss flows every controlled bridge carries: table 0 -> next, table 1 -> normal."""
+    return _BASE_FLOWS
+
+
+def _vif_mac(port: VifPort) -> str | None:
+    """The VIF's MAC in lower case, or None if the port cannot carry rules (skipped, not an error:
+    ports come from OVSDB): ofport < 1 (OVS failed to set it up), no bridge, or a MAC that is empty,
+    malformed, multicast or all zeros."""
+    if not isinstance(port.ofport, int) or not 1 <= port.ofport < OFPP_MAX or not port.bridge:
+        return None
+    mac = port.mac.strip().lower() if isinstance(port.mac, str) else ""
+    if not _MAC.fullmatch(mac) or int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+        return None
+    return mac
 
 
 def _address(ip_range: str | None) -> str | tuple[str, str] | None:
@@ -276,7 +326,7 @@ def _address(ip_range: str | None) -> str | tuple[str, str] | None:
 
 
 def _rule_matches(rule: Rule) -> list[tuple[str, dict[str, object]]]:
-    """(direction, OXM fields) of each flow a rule needs on one port, before the port's own field."""
+    """(direction, OXM fields) of each flow a rule needs on one port, before the port's own fields."""
     base: dict[str, object] = {"eth_type": ETH_TYPE_ARP if rule.protocol == "arp" else ETH_TYPE_IP}
     if rule.protocol in IP_PROTO:
         base["ip_proto"] = IP_PROTO[rule.protocol]
@@ -295,31 +345,57 @@ def _rule_matches(rule: Rule) -> list[tuple[str, dict[str, object]]]:
 
 
 def rule_flows(rule: Rule, port: VifPort, *, network_rule: bool = False) -> frozenset[FlowSpec]:
-    """The flows that enforce one rule on one VIF port."""
+    """The flows that enforce one rule on one VIF port (its `from` half in table 0, its `to` half in
+    table 1), without the port-security flows; none for a port that cannot carry rules."""
     check_rule(rule)
-    return _flows(rule, port, network_rule)
+    mac = _vif_mac(port)
+    return frozenset() if mac is None else _flows(rule, port.ofport, mac, network_rule)
 
 
-def _flows(rule: Rule, port: VifPort, network_rule: bool) -> frozenset[FlowSpec]:
+def _flows(rule: Rule, ofport: int, mac: str, network_rule: bool) -> frozenset[FlowSpec]:
     priority = rule_priority(rule, network_rule=network_rule)
-    action = "normal" if rule.allow else "drop"
     flows = []
     for direction, fields in _rule_matches(rule):
-        # from: the port the frame came in on (a guest cannot change it); to: the MAC XAPI gave the VIF.
-        own = {"in_port": port.ofport} if direction == "from" else {"eth_dst": port.mac.lower()}
+        if direction == "from":
+            # The port the frame came in on (a guest cannot change it). An allow also needs the VIF's
+            # own MAC, so that no allow lets a frame from another MAC past port security.
+            own: dict[str, object] = {"in_port": ofport, "eth_src": mac} if rule.allow else {"in_port": ofport}
+            table, action = INGRESS_TABLE, "next" if rule.allow else "drop"
+        else:
+            own = {"eth_dst": mac}   # trustworthy: port security stops every other port sending from it
+            table, action = EGRESS_TABLE, "normal" if rule.allow else "drop"
         flows.append(FlowSpec(priority=priority, match=tuple(sorted({**fields, **own}.items())), action=action,
-                              cookie=SDNCTL_COOKIE))
+                              cookie=SDNCTL_COOKIE, table_id=table))
     return frozenset(flows)
 
 
-def desired_flows(vif_rules: Mapping[str, Sequence[Rule]], network_rules: Mapping[str, Sequence[Rule]],
-                  ports: Iterable[VifPort]) -> dict[str, frozenset[FlowSpec]]:
-    """Every sdnctl flow each bridge should carry: bridge name -> flows, for every bridge with a port.
+def port_security_flows(port: VifPort) -> frozenset[FlowSpec]:
+    """Table 0's flows that let a VIF port send from its own MAC only; none for a port that cannot
+    carry rules. desired_flows adds them to every port with at least one rule."""
+    mac = _vif_mac(port)
+    return frozenset() if mac is None else _port_security(port.ofport, mac)
 
-    `vif_rules` is keyed by VIF uuid, `network_rules` by XAPI network uuid; a network rule applies
-    to every VIF port of its network. Rules of VIFs or networks without a port here add nothing.
-    Raises RuleError if a rule is not valid and canonical (build them with parse_rule).
+
+def _port_security(ofport: int, mac: str) -> frozenset[FlowSpec]:
+    return frozenset({
+        FlowSpec(priority=PRIORITY_PORT_SECURITY, match=(("eth_src", mac), ("in_port", ofport)), action="next",
+                 table_id=INGRESS_TABLE),
+        FlowSpec(priority=PRIORITY_PORT_DROP, match=(("in_port", ofport),), action="drop", table_id=INGRESS_TABLE),
+    })
+
+
+def desired_flows(vif_rules: Mapping[str, Sequence[Rule]], network_rules: Mapping[str, Sequence[Rule]],
+                  ports: Iterable[VifPort], bridges: Iterable[str] = ()) -> dict[str, frozenset[FlowSpec]]:
+    """Every sdnctl flow each bridge should carry: bridge name -> flows.
+
+    Every bridge in `bridges` (those sdnctl controls) or with a port gets `base_flows()`, plus, per
+    VIF port with at least one rule, its port-security flows and its rules' flows. `vif_rules` is
+    keyed by VIF uuid, `network_rules` by XAPI network uuid; a network rule applies to every VIF
+    port of its network. Rules of VIFs or networks without a usable port here add nothing.
+    Raises RuleError if a rule of a port here is not valid and canonical (build them with parse_rule).
     """
+    if isinstance(bridges, str):
+        raise TypeError(f"desired_flows: bridges must be an iterable of bridge names, not the string {bridges!r}")
     checked: set[Rule] = set()
 
     def valid(rules: Sequence[Rule]) -> Sequence[Rule]:
@@ -328,13 +404,19 @@ def desired_flows(vif_rules: Mapping[str, Sequence[Rule]], network_rules: Mappin
                 checked.add(check_rule(rule))
         return rules
 
-    out: dict[str, set[FlowSpec]] = {}
+    out: dict[str, set[FlowSpec]] = {bridge: set(_BASE_FLOWS) for bridge in bridges}
     for port in ports:
-        flows = out.setdefault(port.bridge, set())
-        for rule in valid(vif_rules.get(port.vif_uuid, ())):
-            flows |= _flows(rule, port, False)
-        for rule in valid(network_rules.get(port.network_uuid, ())):
-            flows |= _flows(rule, port, True)
+        ruled = [(rule, False) for rule in valid(vif_rules.get(port.vif_uuid, ()))]
+        ruled += [(rule, True) for rule in valid(network_rules.get(port.network_uuid, ()))]
+        if not port.bridge:
+            continue
+        flows = out.setdefault(port.bridge, set(_BASE_FLOWS))
+        mac = _vif_mac(port)
+        if mac is None or not ruled:
+            continue
+        flows |= _port_security(port.ofport, mac)
+        for rule, network_rule in ruled:
+            flows |= _flows(rule, port.ofport, mac, network_rule)
     return {bridge: frozenset(flows) for bridge, flows in out.items()}
 
 
@@ -346,9 +428,15 @@ _OFCTL_FIELDS = {
     "arp_spa": "arp_spa", "arp_tpa": "arp_tpa", "ipv4_src": "nw_src", "ipv4_dst": "nw_dst",
     "tcp_dst": "tp_dst", "udp_dst": "tp_dst",
 }
-_OFCTL_PROTOCOLS = {(ETH_TYPE_IP, None): "ip", (ETH_TYPE_IP, 1): "icmp", (ETH_TYPE_IP, 6): "tcp",
-                    (ETH_TYPE_IP, 17): "udp", (ETH_TYPE_ARP, None): "arp"}
-_OFCTL_ACTIONS = {"normal": "NORMAL", "drop": "drop"}
+# (eth_type, ip_proto) -> ovs-ofctl's protocol keyword ("" for a match without eth_type).
+_OFCTL_PROTOCOLS = {(None, None): "", (ETH_TYPE_IP, None): "ip", (ETH_TYPE_IP, 1): "icmp",
+                    (ETH_TYPE_IP, 6): "tcp", (ETH_TYPE_IP, 17): "udp", (ETH_TYPE_ARP, None): "arp"}
+# A field a switch accepts only with one of these protocols (OpenFlow's prerequisites).
+_OFCTL_PREREQUISITES = {
+    "arp_spa": {"arp"}, "arp_tpa": {"arp"}, "ipv4_src": {"ip", "icmp", "tcp", "udp"},
+    "ipv4_dst": {"ip", "icmp", "tcp", "udp"}, "tcp_dst": {"tcp"}, "udp_dst": {"udp"},
+}
+_OFCTL_ACTIONS = {"normal": "NORMAL", "drop": "drop", "next": f"goto_table:{EGRESS_TABLE}"}
 
 
 def _ofctl_value(value: object) -> str:
@@ -359,17 +447,24 @@ def _ofctl_value(value: object) -> str:
 
 
 def flow_to_ofctl(flow: FlowSpec) -> str:
-    """The `ovs-ofctl add-flow` text of a flow, its match written as `dump-flows` prints it.
+    """The `ovs-ofctl -O OpenFlow13 add-flow` text of a flow, its match written as `dump-flows` prints it.
 
-    e.g. `cookie=0x5dc1000000000000,priority=32081,tcp,in_port=3,nw_dst=10.0.0.0/8,tp_dst=22,actions=drop`.
-    Only the fields desired_flows produces are known; anything else is a ValueError.
+    e.g. `cookie=0x5dc1000000000000,table=0,priority=32081,tcp,in_port=3,nw_dst=10.0.0.0/8,tp_dst=22,actions=drop`;
+    "next" is `actions=goto_table:1`, which needs OpenFlow 1.1 or later (the bridge must allow OpenFlow13).
+    Only the fields and actions desired_flows produces are known; anything else is a ValueError.
     """
     match = dict(flow.match)
     protocol = _OFCTL_PROTOCOLS.get((match.pop("eth_type", None), match.pop("ip_proto", None)))
-    unknown = set(match) - set(_OFCTL_FIELDS)
-    if protocol is None or unknown or flow.action not in _OFCTL_ACTIONS:
-        raise ValueError(f"flow_to_ofctl: cannot write {flow!r} (fields {sorted(unknown)}, action {flow.action!r})")
-    parts = [f"cookie={flow.cookie:#x}", f"priority={flow.priority}", protocol]
+    unknown = sorted(name for name in match
+                     if name not in _OFCTL_FIELDS or protocol not in _OFCTL_PREREQUISITES.get(name, {protocol}))
+    # goto_table may only go forward: "next" cannot be written from the egress table or beyond.
+    bad_action = flow.action not in _OFCTL_ACTIONS or (flow.action == "next" and flow.table_id >= EGRESS_TABLE)
+    if protocol is None or unknown or bad_action or not 0 <= flow.table_id <= 254:
+        raise ValueError(f"flow_to_ofctl: cannot write {flow!r} (protocol {protocol!r}, fields {unknown}, "
+                         f"action {flow.action!r} in table {flow.table_id})")
+    parts = [f"cookie={flow.cookie:#x}", f"table={flow.table_id}", f"priority={flow.priority}"]
+    if protocol:
+        parts.append(protocol)
     parts += [f"{_OFCTL_FIELDS[name]}={_ofctl_value(match[name])}" for name in _OFCTL_FIELDS if name in match]
     parts.append(f"actions={_OFCTL_ACTIONS[flow.action]}")
     return ",".join(parts)

@@ -18,6 +18,7 @@ XO_PREFIX = "xo:sdn-controller:"
 # external_ids of every Port/Interface sdnctl owns.
 OWNER_NETWORK = "sdnctl-network"
 OWNER_REMOTE = "sdnctl-remote-host"
+OWNER_CONTROLLER = "sdnctl-controller"  # on the Controller rows sdnctl adds to bridges
 
 
 @dataclass(frozen=True)
@@ -96,15 +97,18 @@ class ObservedPort:
 
 @dataclass(frozen=True)
 class PortPlan:
-    """What one host's OVSDB transaction must do: ports to add, delete and modify."""
+    """What one host's OVSDB transaction must do: tunnel ports to add, delete and modify, and
+    sdnctl's OpenFlow controller listener per bridge to set (bridge, target) or remove (bridge)."""
 
     add: tuple[TunnelSpec, ...] = ()
     delete: tuple[ObservedPort, ...] = ()
     modify: tuple[TunnelSpec, ...] = ()
+    set_controllers: tuple[tuple[str, str], ...] = ()
+    remove_controllers: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.add or self.delete or self.modify)
+        return not (self.add or self.delete or self.modify or self.set_controllers or self.remove_controllers)
 
 
 @dataclass(frozen=True)
@@ -157,16 +161,20 @@ class VifPort:
     mac: str
 
 
+INGRESS_TABLE, EGRESS_TABLE = 0, 1
+
+
 @dataclass(frozen=True)
 class FlowSpec:
-    """One OpenFlow 1.3 flow in table 0.
+    """One OpenFlow 1.3 flow.
 
     `match` holds OXM fields by os-ken's OFPMatch keyword names (e.g. ("in_port", 3),
     ("eth_type", 0x0800), ("ip_proto", 6), ("tcp_dst", 22), ("ipv4_dst", ("10.0.0.0", "255.0.0.0"))),
-    sorted by name; `action` is "normal" or "drop".
+    sorted by name; `action` is "normal", "drop" or "next" (go to the egress table).
     """
 
     priority: int
     match: tuple[tuple[str, object], ...]
     action: str
     cookie: int = SDNCTL_COOKIE
+    table_id: int = INGRESS_TABLE

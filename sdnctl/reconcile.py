@@ -17,12 +17,18 @@ from dataclasses import dataclass
 
 from sdnctl import certs
 from sdnctl.config import Config
+from sdnctl.flows import desired_flows
 from sdnctl.ipsec import REDACTOR, PskStore
 from sdnctl.errors import OvsdbError, SdnctlError, XapiError
 from sdnctl.model import KEY_PREFIX, ClusterSnapshot, PortPlan
+from sdnctl import rules
+from sdnctl.openflow.channel import FlowChannel
+from sdnctl.openflow.errors import OpenFlowError
 from sdnctl.ovsdb import tls
 from sdnctl.ovsdb.switch import HostSwitch
-from sdnctl.topology import DesiredState, desired_tunnels, plan_ports, private_network_id, private_networks
+from sdnctl.topology import (
+    DesiredState, desired_tunnels, openflow_targets, plan_ports, private_network_id, private_networks,
+)
 from sdnctl.xapi.trust import PoolTrust, ensure_controller_introduced, ensure_trust
 from sdnctl.xapi.watcher import PoolWatcher, backoff_delay
 
@@ -67,6 +73,13 @@ class Controller:
         self.trust: dict[str, PoolTrust] = {}
         self._pool_hosts: dict[str, set[str]] = {}
         self.psks = PskStore(config.state_dir)
+        self.vif_rules: dict = {}
+        self.network_rules: dict = {}
+        self.rule_errors: dict[str, str] = {}
+        self.channel: FlowChannel | None = None
+        self._host_certs: dict[str, str] = {}
+        self._synced_flows: dict[str, frozenset] = {}
+        self._openflow_keys: set[str] = set()
         self._center_writes: set[tuple[str, str]] = set()
         self._plugging: set[str] = set()
         self._tunnel_status_written: dict[str, dict] = {}
@@ -90,6 +103,10 @@ class Controller:
             if created:
                 log.info("created the controller CA and client certificate in %s", self.config.cert_dir)
         tls.set_client_certificate(str(self.certs.client_cert), str(self.certs.client_key))
+        if not self.dry_run:
+            self.channel = FlowChannel(str(self.certs.client_cert), str(self.certs.client_key))
+            self.channel.on_connect = self._switch_connected
+            self.channel.start()
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         for name, watcher in self.watchers.items():
             self._spawn(f"pool:{name}", watcher.run())
@@ -109,6 +126,8 @@ class Controller:
             await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
             for watcher in self.watchers.values():
                 await watcher.close()
+            if self.channel is not None:
+                self.channel.stop()
 
     def _spawn(self, name: str, coro) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -170,6 +189,11 @@ class Controller:
         self.last_event_at = time.time()
         self._recompute.set()
 
+    def _switch_connected(self, key: str) -> None:
+        """An OpenFlow switch (re)connected: its flow table may be anything now; re-sync it."""
+        self._synced_flows.pop(key, None)
+        self._switch_changed(key.split("/", 1)[0])
+
     def _switch_changed(self, host_uuid: str) -> None:
         if host_uuid in self._dirty:
             self._dirty[host_uuid].set()
@@ -188,6 +212,7 @@ class Controller:
         records = {name: w.records for name, w in self.watchers.items() if w.records}
         self.snapshot = private_networks(records, self.config.topology)
         self.desired = desired_tunnels(self.snapshot, self._psks())
+        self.vif_rules, self.network_rules, self.rule_errors = rules.collect(records)
         if not self.dry_run:
             self._sync_certificates_on_join()
         self._index_hosts()
@@ -282,6 +307,7 @@ class Controller:
                 pem = await self._server_certificate(host)
                 if pem is None:
                     continue
+                self._host_certs[uuid] = pem
                 tls.pin(f"{host.address}:{self.config.ovsdb_port}", pem)
                 switch = HostSwitch(uuid, host.name, host.address, self.config.ovsdb_port, self._switch_changed)
                 self.switches[uuid] = switch
@@ -384,13 +410,18 @@ class Controller:
             dirty.clear()
             if not switch.connected:
                 continue
+            controlled = self._controlled_bridges(uuid, switch)
+            targets = openflow_targets(controlled, switch.controllers(), switch.target.rsplit(":", 1)[0],
+                                       self.config.openflow_port)
             plan = plan_ports(self.desired.tunnels.get(uuid, ()), switch.owned_ports(),
-                              bridges=switch.bridges(), frozen_networks=self._frozen_networks(switch))
+                              bridges=switch.bridges(), frozen_networks=self._frozen_networks(switch),
+                              controllers=targets, observed_controllers=switch.controllers())
             if self.dry_run:
                 self.plans[uuid] = plan
                 continue
             if plan.empty:
                 await self._write_tunnel_status(uuid)
+                await self._sync_flows(uuid, switch, controlled)
                 continue
             try:
                 await switch.apply(plan)
@@ -406,6 +437,51 @@ class Controller:
             self.last_commit_at = time.time()
             log.info("%s: +%d -%d ~%d tunnel ports", switch.host_name, len(plan.add), len(plan.delete),
                      len(plan.modify))
+
+    def _controlled_bridges(self, uuid: str, switch: HostSwitch) -> set[str]:
+        """Bridges that get sdnctl's OpenFlow controller: private networks', any carrying a ruled VIF,
+        and any that has one already (kept, so that removed rules are swept from the flow table)."""
+        bridges = {ep.bridge for n in self.snapshot.networks for ep in n.endpoints if ep.host_uuid == uuid}
+        bridges |= {vif.bridge for vif in switch.vif_ports()
+                    if vif.vif_uuid in self.vif_rules or vif.network_uuid in self.network_rules}
+        return (bridges | set(switch.controllers())) & set(switch.bridges())
+
+    async def _sync_flows(self, uuid: str, switch: HostSwitch, controlled: set[str]) -> None:
+        """Push each controlled bridge's flows over OpenFlow (only when they differ from the last sync)."""
+        pem = self._host_certs.get(uuid)
+        if self.channel is None or pem is None:
+            return
+        wanted = desired_flows(self.vif_rules, self.network_rules, switch.vif_ports(), bridges=controlled)
+        targets = switch.controllers()
+        for key in [k for k in self._openflow_keys if k.startswith(uuid + "/") and k.split("/", 1)[1] not in targets]:
+            await self.channel.forget(key)
+            self._openflow_keys.discard(key)
+            self._synced_flows.pop(key, None)
+        for bridge, target in sorted(targets.items()):
+            key = f"{uuid}/{bridge}"
+            _, port, address = target.split(":")
+            await self.channel.ensure(key, address, int(port), pem)
+            self._openflow_keys.add(key)
+            flows = wanted.get(bridge, frozenset())
+            if not self.channel.connected(key) or self._synced_flows.get(key) == flows:
+                continue
+            try:
+                added, deleted = await self.channel.sync(key, flows)
+            except OpenFlowError as exc:
+                self.host_errors[uuid] = f"OpenFlow {bridge}: {exc}"
+                log.warning("%s: OpenFlow %s: %s", switch.host_name, bridge, exc)
+                asyncio.get_running_loop().call_later(backoff_delay(1), self._dirty[uuid].set)
+                continue
+            self._synced_flows[key] = flows
+            switch.stats["flows_added"] += added
+            switch.stats["flows_deleted"] += deleted
+            if added or deleted:
+                log.info("%s: %s: +%d -%d flows", switch.host_name, bridge, added, deleted)
+
+    def openflow_synced(self, uuid: str) -> bool:
+        switch = self.switches[uuid]
+        return switch.connected and all(
+            f"{uuid}/{bridge}" in self._synced_flows for bridge in switch.controllers())
 
     async def _write_tunnel_status(self, uuid: str) -> None:
         """tunnel.status in XAPI: active when every desired port of that network is up on this host."""
@@ -476,7 +552,12 @@ class Controller:
                              "center_name": self._host_name(self.desired.centers.get(network.id) or ""),
                              "error": network.error, "hosts": hosts})
         switches = {uuid: {"name": sw.host_name, "target": sw.target, "connected": sw.connected,
-                           "error": self.host_errors.get(uuid) or sw.status_error(), **sw.stats}
+                           "error": self.host_errors.get(uuid) or sw.status_error(),
+                           "openflow": {bridge: {"target": target,
+                                                 "connected": bool(self.channel and self.channel.connected(f"{uuid}/{bridge}")),
+                                                 "error": self.channel.error(f"{uuid}/{bridge}") if self.channel else None}
+                                        for bridge, target in (sw.controllers() if sw.connected else {}).items()},
+                           "openflow_synced": self.openflow_synced(uuid), **sw.stats}
                     for uuid, sw in self.switches.items()}
         now = datetime.datetime.now(datetime.timezone.utc)
         try:
@@ -498,4 +579,5 @@ class Controller:
                        "error": self.pool_errors.get(w.name) or w.error} for w in self.watchers.values()],
             "hosts": switches,
             "networks": networks,
+            "rule_errors": self.rule_errors,
         }

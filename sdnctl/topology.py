@@ -207,11 +207,15 @@ def _matches(spec: TunnelSpec, port: ObservedPort) -> bool:
 
 
 def plan_ports(desired: Iterable[TunnelSpec], observed: Iterable[ObservedPort], *,
-               bridges: Iterable[str], frozen_networks: Iterable[str] = ()) -> PortPlan:
+               bridges: Iterable[str], frozen_networks: Iterable[str] = (),
+               controllers: Mapping[str, str] | None = None,
+               observed_controllers: Mapping[str, str] | None = None) -> PortPlan:
     """The smallest change that makes a host's sdnctl-owned ports equal `desired`.
 
     Ports of frozen (malformed) networks are left as they are; desired ports on a bridge
     the host does not have yet wait for it (xcp-networkd creates bridges on PIF plug).
+    `controllers` (bridge -> target) is what sdnctl's controller rows should be, compared with
+    `observed_controllers`; None leaves controller rows alone.
     """
     desired = list(desired)
     present = set(bridges)
@@ -231,4 +235,40 @@ def plan_ports(desired: Iterable[TunnelSpec], observed: Iterable[ObservedPort], 
         elif not _matches(spec, port):
             modify.append(spec)
     add += [spec for name, spec in sorted(wanted.items()) if name not in seen]
-    return PortPlan(add=tuple(add), delete=tuple(delete), modify=tuple(modify))
+    set_controllers: list[tuple[str, str]] = []
+    remove_controllers: list[str] = []
+    if controllers is not None:
+        have = dict(observed_controllers or {})
+        set_controllers = [(b, t) for b, t in sorted(controllers.items()) if b in present and have.get(b) != t]
+        remove_controllers = sorted(b for b in have if b not in controllers and b in present)
+    return PortPlan(add=tuple(add), delete=tuple(delete), modify=tuple(modify),
+                    set_controllers=tuple(set_controllers), remove_controllers=tuple(remove_controllers))
+
+
+# --- OpenFlow controller listeners ----------------------------------------------------------
+
+def openflow_targets(bridges: Iterable[str], existing: Mapping[str, str], address: str,
+                     base_port: int) -> dict[str, str]:
+    """The `pssl:PORT:ADDRESS` listener each bridge should have, one TCP port per bridge of a host.
+
+    A bridge keeps the port it has (a restart changes nothing); a new bridge takes the lowest
+    free port from `base_port` up, bridges in name order, so the result is deterministic.
+    """
+    def port_of(target: str) -> int | None:
+        parts = target.split(":")
+        return int(parts[1]) if len(parts) == 3 and parts[0] == "pssl" and parts[1].isdigit() else None
+
+    wanted = sorted(set(bridges))
+    kept = {b: existing[b] for b in wanted if b in existing and port_of(existing[b]) is not None
+            and existing[b].endswith(f":{address}")}
+    used = {port_of(t) for t in kept.values()}
+    targets = dict(kept)
+    port = base_port
+    for bridge in wanted:
+        if bridge in targets:
+            continue
+        while port in used:
+            port += 1
+        targets[bridge] = f"pssl:{port}:{address}"
+        used.add(port)
+    return targets

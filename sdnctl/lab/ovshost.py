@@ -17,10 +17,12 @@ from pathlib import Path
 from sdnctl import certs
 from sdnctl.errors import LabError
 from sdnctl.lab import netns
+from sdnctl.lab.forward import NamespaceForwarder
 from sdnctl.lab.netns import run
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 OVSDB_PORT = 6640
+OPENFLOW_PORTS = range(6653, 6661)  # sdnctl gives each controlled bridge of a host one of these
 UNDERLAY_PREFIX_LEN = 16
 STOP_TIMEOUT = 5.0
 DEVICE_WAIT = 10.0
@@ -47,6 +49,7 @@ class OvsHost:
         self.cert_path = self.dir / "host.crt"
         self.key_path = self.dir / "host.key"
         self.db_sock = self.dir / "db.sock"
+        self._forwarder: NamespaceForwarder | None = None
 
     # --- identity -----------------------------------------------------------------------
     @property
@@ -85,6 +88,10 @@ class OvsHost:
         self._start_ovsdb(db)
         self.vsctl("--no-wait", "init")
         self._start_vswitchd()
+        if self.dataplane and self._forwarder is None:
+            # vswitchd's OpenFlow listeners live in the namespace: make them reachable like OVSDB's.
+            self._forwarder = NamespaceForwarder(self.netns, self.address, OPENFLOW_PORTS)
+            self._forwarder.start()
 
     def _create_nics(self) -> None:
         """eth1 on the shared underlay segment; eth0 a lone veth (management stays on loopback)."""
@@ -136,6 +143,9 @@ class OvsHost:
 
     def stop(self) -> None:
         """Stop both daemons by pid: TERM, then KILL after a bounded wait."""
+        if self._forwarder is not None:
+            self._forwarder.stop()
+            self._forwarder = None
         self._signal_all(signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
         while any(self.pid(d) for d in DAEMONS) and time.monotonic() < deadline:
@@ -197,6 +207,9 @@ class OvsHost:
             netns.delete_link(vm_ns, "eth0")
             netns.add_veth(self.netns, port, vm_ns, "eth0")
             netns.set_address(vm_ns, "eth0", guest_ip, mac=mac)
+            # The userspace datapath does not finish checksums a veth leaves to "hardware": TCP would
+            # arrive corrupt. A real guest's netfront computes them; make the VM do so too.
+            run(["ethtool", "-K", "eth0", "tx", "off"], netns=vm_ns)
         self.vsctl("--no-wait", "--", "--may-exist", "add-port", bridge, port,
                    "--", "set", "Interface", port,
                    f"external_ids:xs-vif-uuid={vif_uuid}", f"external_ids:xs-vm-uuid={vm_uuid}",

@@ -10,15 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sdnctl.model import COOKIE_MASK, SDNCTL_COOKIE, FlowSpec
+from sdnctl.model import COOKIE_MASK, EGRESS_TABLE, SDNCTL_COOKIE, FlowSpec
 from sdnctl.openflow._osken import ofp, parser
 from sdnctl.openflow.errors import OpenFlowError
 
-TABLE = 0
-ACTIONS = ("normal", "drop")
+ACTIONS = ("normal", "drop", "next")
 
 MatchKey = tuple[tuple[int, bytes, bytes | None], ...]
-FlowKey = tuple[int, MatchKey]
+FlowKey = tuple[int, int, MatchKey]  # (table, priority, match): what identifies a flow in a switch
 
 
 def match_key(match: Iterable[tuple[str, object]], *, strict: bool = True) -> MatchKey:
@@ -45,7 +44,7 @@ def match_key(match: Iterable[tuple[str, object]], *, strict: bool = True) -> Ma
 
 
 def flow_key(spec: FlowSpec) -> FlowKey:
-    return (spec.priority, match_key(spec.match))
+    return (spec.table_id, spec.priority, match_key(spec.match))
 
 
 def validate(desired: Iterable[FlowSpec]) -> dict[FlowKey, FlowSpec]:
@@ -62,7 +61,7 @@ def validate(desired: Iterable[FlowSpec]) -> dict[FlowKey, FlowSpec]:
         key = flow_key(spec)
         other = index.get(key)
         if other is not None and other != spec:
-            raise OpenFlowError(f"flows {other} and {spec} have the same priority and match: "
+            raise OpenFlowError(f"flows {other} and {spec} have the same table, priority and match: "
                                 "a switch holds only one of them")
         index[key] = spec
     return index
@@ -71,7 +70,7 @@ def validate(desired: Iterable[FlowSpec]) -> dict[FlowKey, FlowSpec]:
 def observed_spec(stats) -> FlowSpec:
     """A flow from a FLOW_STATS reply, as a FlowSpec (its action "other: ..." if sdnctl never writes it)."""
     return FlowSpec(priority=stats.priority, match=tuple(sorted(stats.match.items())),
-                    action=_action_of(stats.instructions), cookie=stats.cookie)
+                    action=_action_of(stats.instructions), cookie=stats.cookie, table_id=stats.table_id)
 
 
 def _action_of(instructions) -> str:
@@ -85,6 +84,8 @@ def _action_of(instructions) -> str:
             return "normal"
         if isinstance(inst, parser.OFPInstructionActions) and not inst.actions:
             return "drop"
+        if isinstance(inst, parser.OFPInstructionGotoTable) and inst.table_id == EGRESS_TABLE:
+            return "next"
     return f"other: {instructions}"
 
 
@@ -109,8 +110,10 @@ def plan(desired: dict[FlowKey, FlowSpec], observed: Iterable[FlowSpec]) -> Flow
     """The flow-mods that turn the switch's sdnctl flows (`observed`) into `desired`."""
     seen: dict[FlowKey, FlowSpec] = {}
     for spec in observed:
-        seen[(spec.priority, match_key(spec.match, strict=False))] = spec
-    add = tuple(spec for key, spec in desired.items() if key not in seen or seen[key].action != spec.action)
+        seen[(spec.table_id, spec.priority, match_key(spec.match, strict=False))] = spec
+    # Egress table first: a goto into a table whose miss flow is not there yet would drop packets.
+    add = tuple(sorted((spec for key, spec in desired.items() if key not in seen or seen[key].action != spec.action),
+                       key=lambda spec: -spec.table_id))
     delete = tuple(spec for key, spec in seen.items() if key not in desired)
     replaced = tuple(spec for key, spec in seen.items() if key in desired and desired[key].action != spec.action)
     return FlowPlan(add=add, delete=delete, replaced=replaced)
@@ -119,11 +122,13 @@ def plan(desired: dict[FlowKey, FlowSpec], observed: Iterable[FlowSpec]) -> Flow
 def instructions(action: str) -> list:
     if action == "normal":
         return [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [parser.OFPActionOutput(ofp.OFPP_NORMAL, 0)])]
+    if action == "next":
+        return [parser.OFPInstructionGotoTable(EGRESS_TABLE)]
     return []  # drop: a flow without instructions drops the packet
 
 
 def flow_add(datapath, spec: FlowSpec):
-    return parser.OFPFlowMod(datapath, cookie=spec.cookie, table_id=TABLE, command=ofp.OFPFC_ADD,
+    return parser.OFPFlowMod(datapath, cookie=spec.cookie, table_id=spec.table_id, command=ofp.OFPFC_ADD,
                              priority=spec.priority, buffer_id=ofp.OFP_NO_BUFFER, out_port=ofp.OFPP_ANY,
                              out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**dict(spec.match)),
                              instructions=instructions(spec.action))
@@ -131,15 +136,15 @@ def flow_add(datapath, spec: FlowSpec):
 
 def flow_delete(datapath, spec: FlowSpec):
     """DELETE_STRICT limited to sdnctl's cookie: a foreign flow with the same match is never touched."""
-    return parser.OFPFlowMod(datapath, cookie=SDNCTL_COOKIE, cookie_mask=COOKIE_MASK, table_id=TABLE,
+    return parser.OFPFlowMod(datapath, cookie=SDNCTL_COOKIE, cookie_mask=COOKIE_MASK, table_id=spec.table_id,
                              command=ofp.OFPFC_DELETE_STRICT, priority=spec.priority,
                              buffer_id=ofp.OFP_NO_BUFFER, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
                              match=parser.OFPMatch(**dict(spec.match)))
 
 
 def flow_dump(datapath):
-    """FLOW_STATS for table 0, only flows carrying sdnctl's cookie prefix."""
-    return parser.OFPFlowStatsRequest(datapath, 0, TABLE, ofp.OFPP_ANY, ofp.OFPG_ANY,
+    """FLOW_STATS for every table, only flows carrying sdnctl's cookie prefix."""
+    return parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
                                       SDNCTL_COOKIE, COOKIE_MASK, parser.OFPMatch())
 
 

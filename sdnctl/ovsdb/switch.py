@@ -23,7 +23,7 @@ import ovs.stream
 import ovs.timeval
 
 from sdnctl.errors import OvsdbError
-from sdnctl.model import OWNER_NETWORK, OWNER_REMOTE, ObservedPort, PortPlan, TunnelSpec
+from sdnctl.model import OWNER_CONTROLLER, OWNER_NETWORK, OWNER_REMOTE, ObservedPort, PortPlan, TunnelSpec, VifPort
 from sdnctl.ovsdb import tls
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,8 @@ class HostSwitch:
         self._poke = asyncio.Event()
         self._seqno = -1
         self.error: str | None = None
-        self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0, "connects": 0}
+        self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0, "connects": 0,
+                      "controllers_set": 0, "flows_added": 0, "flows_deleted": 0}
 
     # --- connection ---------------------------------------------------------------------
     @property
@@ -208,6 +209,24 @@ class HostSwitch:
         return {row.name: row.external_ids.get("xs-network-uuids", "").split(";")
                 for row in self.idl.tables["Bridge"].rows.values()}
 
+    def vif_ports(self) -> list[VifPort]:
+        """Every plugged VIF (XCP-ng's `xs-vif-uuid` interfaces) with its ofport and MAC."""
+        port_bridge = self._port_bridges()
+        vifs = []
+        for port in self.idl.tables["Port"].rows.values():
+            for iface in port.interfaces:
+                ids = iface.external_ids
+                if "xs-vif-uuid" in ids and iface.ofport and iface.ofport[0] > 0:
+                    vifs.append(VifPort(vif_uuid=ids["xs-vif-uuid"], network_uuid=ids.get("xs-network-uuid", ""),
+                                        bridge=port_bridge.get(port.uuid, ""), ofport=iface.ofport[0],
+                                        mac=ids.get("attached-mac", "").strip('"').lower()))
+        return vifs
+
+    def controllers(self) -> dict[str, str]:
+        """Bridge -> the target of sdnctl's own Controller row on it."""
+        return {bridge.name: row.target for bridge in self.idl.tables["Bridge"].rows.values()
+                for row in bridge.controller if row.external_ids.get(OWNER_CONTROLLER) == "true"}
+
     def _port_bridges(self) -> dict:
         return {port.uuid: bridge.name for bridge in self.idl.tables["Bridge"].rows.values() for port in bridge.ports}
 
@@ -263,6 +282,7 @@ class HostSwitch:
             port.interfaces = [iface]
             port.external_ids = _owner_ids(spec)
             bridges[spec.bridge].addvalue("ports", port.uuid)
+        self._plan_controllers(txn, bridges, plan)
         status = await self._commit(txn)
         if status != ovs.db.idl.Transaction.SUCCESS and status != ovs.db.idl.Transaction.UNCHANGED:
             raise OvsdbError(f"{self.host_name}: transaction {status}: {txn.get_error() or ''}".rstrip(": "))
@@ -270,6 +290,28 @@ class HostSwitch:
         self.stats["ports_added"] += len(plan.add)
         self.stats["ports_deleted"] += len(plan.delete)
         self.stats["ports_modified"] += len(plan.modify)
+        self.stats["controllers_set"] += len(plan.set_controllers)
+
+    def _plan_controllers(self, txn: ovs.db.idl.Transaction, bridges: dict, plan: PortPlan) -> None:
+        """sdnctl's Controller row per bridge (passive TLS listener), OpenFlow 1.3, fail_mode standalone."""
+        for name in plan.remove_controllers:
+            bridge = bridges.get(name)
+            for row in list(bridge.controller) if bridge else ():
+                if row.external_ids.get(OWNER_CONTROLLER) == "true":
+                    bridge.delvalue("controller", row.uuid)
+                    row.delete()
+        for name, target in plan.set_controllers:
+            bridge = bridges[name]
+            ours = [row for row in bridge.controller if row.external_ids.get(OWNER_CONTROLLER) == "true"]
+            row = ours[0] if ours else txn.insert(self.idl.tables["Controller"])
+            row.target = target
+            row.external_ids = {OWNER_CONTROLLER: "true"}
+            if not ours:
+                bridge.addvalue("controller", row.uuid)
+            if bridge.fail_mode != ["standalone"]:
+                bridge.fail_mode = ["standalone"]  # traffic keeps flowing (NORMAL) while sdnctl is away
+            if bridge.protocols and "OpenFlow13" not in bridge.protocols:
+                bridge.protocols = list(bridge.protocols) + ["OpenFlow13"]
 
     async def _commit(self, txn: ovs.db.idl.Transaction) -> str:
         loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import ssl
 import urllib.parse
 import xmlrpc.client
@@ -99,5 +100,5 @@ def close_session(session: XenAPI.Session) -> None:
     """Log out, ignoring a server that has gone away."""
     try:
         session.xenapi.session.logout()
-    except (XenAPI.Failure, OSError, xmlrpc.client.Error):
-        pass
+    except (XenAPI.Failure, OSError, xmlrpc.client.Error, http.client.HTTPException):
+        pass  # e.g. the event long-poll still holds the connection while the daemon stops

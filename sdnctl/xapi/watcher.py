@@ -7,6 +7,7 @@ have a session each, used from worker threads via `asyncio.to_thread`.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import logging
 import random
 import threading
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 CLASSES = ["host", "host_metrics", "pif", "network", "tunnel", "vif", "vm", "pool"]
 EVENT_TIMEOUT = 30.0
 BACKOFF = (0.5, 1, 2, 4, 8, 15)  # seconds; the schedule restarts after a success
-TRANSPORT_ERRORS = (OSError, xmlrpc.client.Error, XenAPI.Failure, XapiError, EOFError)
+TRANSPORT_ERRORS = (OSError, xmlrpc.client.Error, XenAPI.Failure, XapiError, EOFError, http.client.HTTPException)
 
 
 async def _in_daemon_thread(func, *args):
@@ -105,7 +106,7 @@ class PoolWatcher:
             try:
                 session, self.master_url = open_session(self.config, url, timeout=timeout)
                 return session
-            except (OSError, xmlrpc.client.Error) as exc:
+            except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
                 error = exc
         raise error
 
@@ -152,7 +153,7 @@ class PoolWatcher:
                     if exc.details[0] != "HOST_IS_SLAVE" or attempt:
                         raise XapiError(f"pool {self.name}: {method} failed: {exc.details}") from None
                     self._call_session = None
-                except (OSError, xmlrpc.client.Error) as exc:
+                except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
                     self._call_session = None
                     if attempt:
                         raise XapiError(f"pool {self.name}: {method} failed: {exc}") from None

@@ -57,3 +57,48 @@ def test_guests_ping_across_pools_and_survive_center_crash_and_eject(make_lab, m
     lab.host_eject("p1h2")
     del vms["p1h2"]
     wait_for(lambda: all_ping(vms), timeout=30, what="pings after an eject")
+
+
+def nc_connects(vm_ns: str, address: str, port: int) -> bool:
+    return subprocess.run(["ip", "netns", "exec", vm_ns, "nc", "-z", "-w", "1", address, str(port)],
+                          capture_output=True).returncode == 0
+
+
+def test_rules_stop_and_restore_real_traffic(make_lab, make_daemon):
+    lab = make_lab(pools=1, hosts=2, dataplane=True)
+    make_daemon(lab)
+    run_cli("network", "create", "--name", "dp", "--pool", "pool1", "--pif-device", "eth1", "--topology", "mesh",
+            config=lab.config_path)
+    session = xapi(lab)
+    api = session.xenapi
+    vms, vifs = {}, {}
+    try:
+        network = api.network.get_by_name_label("dp")[0]
+        for index, host_name in ((1, "p1h1"), (2, "p1h2")):
+            vm = lab.pools["pool1"].sim.create_vm(f"vm{index}", f"192.0.2.{index}/24")
+            vif = api.VIF.create({"device": "0", "network": network, "VM": vm, "other_config": {}, "MTU": "1400",
+                                  "MAC": f"02:00:00:00:01:0{index}"})
+            api.VM.start_on(vm, api.host.get_by_name_label(host_name)[0], False, False)
+            vms[index] = lab.host(host_name).vm_netns(api.VM.get_uuid(vm))
+            vifs[index] = api.VIF.get_uuid(vif)
+    finally:
+        api.session.logout()
+    wait_for(lambda: ping(vms[1], "192.0.2.2"), timeout=30, what="ping before any rule")
+    run_cli("rule", "add", "--vif", vifs[2], "--deny", "--protocol", "icmp", config=lab.config_path)
+    wait_for(lambda: not ping(vms[1], "192.0.2.2"), what="deny icmp stops ping")
+    run_cli("rule", "delete", "--vif", vifs[2], "--protocol", "icmp", config=lab.config_path)
+    wait_for(lambda: ping(vms[1], "192.0.2.2"), what="ping restored")
+
+    server = subprocess.Popen(["ip", "netns", "exec", vms[2], "nc", "-l", "-k", "22"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: nc_connects(vms[1], "192.0.2.2", 22), what="nc to port 22 before rules")
+        run_cli("rule", "add", "--vif", vifs[2], "--allow", "--protocol", "tcp", "--port", "22", "--direction", "to",
+                config=lab.config_path)
+        run_cli("rule", "add", "--vif", vifs[2], "--deny", "--protocol", "ip", "--direction", "to",
+                config=lab.config_path)
+        wait_for(lambda: not ping(vms[1], "192.0.2.2"), what="deny ip stops ping")
+        assert nc_connects(vms[1], "192.0.2.2", 22)
+    finally:
+        server.kill()
+        server.wait(timeout=5)

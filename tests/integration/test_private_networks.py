@@ -223,7 +223,7 @@ def test_controller_restart_changes_nothing(make_lab, make_daemon):
     wait_for(lambda: converged(lab, expected_ports(lab, net_id, names, "star", center)), what="star")
     before = interface_uuids(lab, names)
     daemon.kill()
-    (daemon.state_dir / "status.json").unlink()
+    (daemon.state_dir / "status.json").unlink(missing_ok=True)
     daemon.start()
 
     def settled():

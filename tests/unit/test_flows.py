@@ -1,7 +1,10 @@
-"""sdnctl.flows: XO traffic rules -> exact flows per bridge, their priorities, and the parser's messages.
+"""sdnctl.flows: XO traffic rules -> exact flows per bridge in the two-table pipeline, their
+priorities, and the parser's messages.
 
-Pure: no switch here. `_verdict` is a tiny table 0 (highest matching priority wins, else NORMAL)
-so that the meaning of a rule set can be checked, not only its flows.
+Pure: no switch here. `_verdict` is a tiny two-table pipeline (in each table the highest matching
+priority wins; table 0 drops or goes on to table 1, which drops or forwards) so that the meaning of
+a rule set can be checked, not only its flows. A table without a matching flow is a test failure:
+on a switch with a controller connected it would drop the packet.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import ipaddress
 import json
 import random
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -17,19 +21,24 @@ from hypothesis import strategies as st
 
 from sdnctl.errors import RuleError
 from sdnctl.flows import (
-    MAX_PRIORITY, MIN_PRIORITY, RULE_KEYS, desired_flows, describe_rule, flow_to_ofctl, format_rule,
-    parse_rule, parse_rules_json, rule_flows, rule_priority, rules_json,
+    MAX_PRIORITY, MIN_PRIORITY, PRIORITY_PORT_DROP, PRIORITY_PORT_SECURITY, PRIORITY_TABLE_MISS, RULE_KEYS,
+    base_flows, desired_flows, describe_rule, flow_to_ofctl, format_rule, parse_rule, parse_rules_json,
+    port_security_flows, rule_flows, rule_priority, rules_json,
 )
-from sdnctl.model import RULE_DIRECTIONS, RULE_PROTOCOLS, SDNCTL_COOKIE, FlowSpec, Rule, VifPort
+from sdnctl.model import (
+    EGRESS_TABLE, INGRESS_TABLE, RULE_DIRECTIONS, RULE_PROTOCOLS, SDNCTL_COOKIE, FlowSpec, Rule, VifPort,
+)
 
 IP, ARP = 0x0800, 0x0806
 MAC_A, MAC_B = "aa:bb:cc:00:00:0a", "aa:bb:cc:00:00:0b"
+FOREIGN_MAC = "02:de:ad:be:ef:01"
 NET1, NET2 = "net-1", "net-2"
 # XAPI gives MACs in either case; flows carry them lower-case, as OVS prints them.
 PORT_A = VifPort(vif_uuid="vif-a", network_uuid=NET1, bridge="xenbr1", ofport=7, mac=MAC_A.upper())
 PORT_B = VifPort(vif_uuid="vif-b", network_uuid=NET1, bridge="xenbr1", ofport=8, mac=MAC_B)
 PORT_C = VifPort(vif_uuid="vif-c", network_uuid=NET2, bridge="xenbr2", ofport=3, mac="aa:bb:cc:00:00:0c")
 SLASH8 = ("10.0.0.0", "255.0.0.0")
+COOKIE = "cookie=0x5dc1000000000000"
 
 
 def rule(allow=True, protocol="ip", port=None, ip_range=None, direction="both") -> Rule:
@@ -37,8 +46,17 @@ def rule(allow=True, protocol="ip", port=None, ip_range=None, direction="both") 
                        "direction": direction})
 
 
-def flow(priority: int, action: str, **match: object) -> FlowSpec:
-    return FlowSpec(priority=priority, match=tuple(sorted(match.items())), action=action)
+def ingress(priority: int, action: str, **match: object) -> FlowSpec:
+    return FlowSpec(priority=priority, match=tuple(sorted(match.items())), action=action, table_id=INGRESS_TABLE)
+
+
+def egress(priority: int, action: str, **match: object) -> FlowSpec:
+    return FlowSpec(priority=priority, match=tuple(sorted(match.items())), action=action, table_id=EGRESS_TABLE)
+
+
+BASE = {ingress(0, "next"), egress(0, "normal")}
+SECURITY_A = {ingress(100, "next", in_port=7, eth_src=MAC_A), ingress(90, "drop", in_port=7)}
+SECURITY_B = {ingress(100, "next", in_port=8, eth_src=MAC_B), ingress(90, "drop", in_port=8)}
 
 
 def flows_of(*rules: Rule, port: VifPort = PORT_A) -> frozenset[FlowSpec]:
@@ -47,53 +65,54 @@ def flows_of(*rules: Rule, port: VifPort = PORT_A) -> frozenset[FlowSpec]:
 
 # --- one rule -> its flows, protocol x direction ----------------------------------------------------
 
-FROM_A = {"in_port": 7}
+FROM_A = {"in_port": 7}                       # deny: the port alone, whatever the source MAC
+FROM_A_MAC = {"in_port": 7, "eth_src": MAC_A}   # allow: the port and the VIF's own MAC
 TO_A = {"eth_dst": MAC_A}
 
 FLOW_CASES = [
     ("ip-from-any", rule(True, "ip", direction="from"),
-     {flow(30000, "normal", eth_type=IP, **FROM_A)}),
+     {ingress(30000, "next", eth_type=IP, **FROM_A_MAC)}),
     ("ip-to-range", rule(False, "ip", ip_range="10.0.0.0/8", direction="to"),
-     {flow(30081, "drop", eth_type=IP, ipv4_src=SLASH8, **TO_A)}),
+     {egress(30081, "drop", eth_type=IP, ipv4_src=SLASH8, **TO_A)}),
     ("ip-both-host", rule(False, "ip", ip_range="192.0.2.7", direction="both"),
-     {flow(30321, "drop", eth_type=IP, ipv4_dst="192.0.2.7", **FROM_A),
-      flow(30321, "drop", eth_type=IP, ipv4_src="192.0.2.7", **TO_A)}),
+     {ingress(30321, "drop", eth_type=IP, ipv4_dst="192.0.2.7", **FROM_A),
+      egress(30321, "drop", eth_type=IP, ipv4_src="192.0.2.7", **TO_A)}),
     ("icmp-from-range", rule(False, "icmp", ip_range="192.0.2.0/24", direction="from"),
-     {flow(31241, "drop", eth_type=IP, ip_proto=1, ipv4_dst=("192.0.2.0", "255.255.255.0"), **FROM_A)}),
+     {ingress(31241, "drop", eth_type=IP, ip_proto=1, ipv4_dst=("192.0.2.0", "255.255.255.0"), **FROM_A)}),
     ("icmp-to-any", rule(True, "icmp", direction="to"),
-     {flow(31000, "normal", eth_type=IP, ip_proto=1, **TO_A)}),
+     {egress(31000, "normal", eth_type=IP, ip_proto=1, **TO_A)}),
     ("icmp-both-any", rule(False, "icmp", direction="both"),
-     {flow(31001, "drop", eth_type=IP, ip_proto=1, **FROM_A),
-      flow(31001, "drop", eth_type=IP, ip_proto=1, **TO_A)}),
+     {ingress(31001, "drop", eth_type=IP, ip_proto=1, **FROM_A),
+      egress(31001, "drop", eth_type=IP, ip_proto=1, **TO_A)}),
     ("tcp-from-port", rule(True, "tcp", port=443, direction="from"),
-     {flow(32000, "normal", eth_type=IP, ip_proto=6, tcp_dst=443, **FROM_A)}),
+     {ingress(32000, "next", eth_type=IP, ip_proto=6, tcp_dst=443, **FROM_A_MAC)}),
     ("tcp-to-port-range", rule(False, "tcp", port=22, ip_range="10.0.0.0/8", direction="to"),
-     {flow(32081, "drop", eth_type=IP, ip_proto=6, tcp_dst=22, ipv4_src=SLASH8, **TO_A)}),
+     {egress(32081, "drop", eth_type=IP, ip_proto=6, tcp_dst=22, ipv4_src=SLASH8, **TO_A)}),
     ("tcp-both-no-port", rule(True, "tcp", direction="both"),
-     {flow(31000, "normal", eth_type=IP, ip_proto=6, **FROM_A),
-      flow(31000, "normal", eth_type=IP, ip_proto=6, **TO_A)}),
+     {ingress(31000, "next", eth_type=IP, ip_proto=6, **FROM_A_MAC),
+      egress(31000, "normal", eth_type=IP, ip_proto=6, **TO_A)}),
     ("udp-from-port-host", rule(True, "udp", port=53, ip_range="192.0.2.53/32", direction="from"),
-     {flow(32320, "normal", eth_type=IP, ip_proto=17, udp_dst=53, ipv4_dst="192.0.2.53", **FROM_A)}),
+     {ingress(32320, "next", eth_type=IP, ip_proto=17, udp_dst=53, ipv4_dst="192.0.2.53", **FROM_A_MAC)}),
     ("udp-to-no-port", rule(False, "udp", direction="to"),
-     {flow(31001, "drop", eth_type=IP, ip_proto=17, **TO_A)}),
+     {egress(31001, "drop", eth_type=IP, ip_proto=17, **TO_A)}),
     ("udp-both-port", rule(False, "udp", port=161, direction="both"),
-     {flow(32001, "drop", eth_type=IP, ip_proto=17, udp_dst=161, **FROM_A),
-      flow(32001, "drop", eth_type=IP, ip_proto=17, udp_dst=161, **TO_A)}),
+     {ingress(32001, "drop", eth_type=IP, ip_proto=17, udp_dst=161, **FROM_A),
+      egress(32001, "drop", eth_type=IP, ip_proto=17, udp_dst=161, **TO_A)}),
     ("arp-from-range", rule(False, "arp", ip_range="10.0.0.0/8", direction="from"),
-     {flow(31081, "drop", eth_type=ARP, arp_tpa=SLASH8, **FROM_A)}),
+     {ingress(31081, "drop", eth_type=ARP, arp_tpa=SLASH8, **FROM_A)}),
     ("arp-to-host", rule(True, "arp", ip_range="10.1.2.3", direction="to"),
-     {flow(31320, "normal", eth_type=ARP, arp_spa="10.1.2.3", **TO_A)}),
+     {egress(31320, "normal", eth_type=ARP, arp_spa="10.1.2.3", **TO_A)}),
     ("arp-both-any", rule(True, "arp", direction="both"),
-     {flow(31000, "normal", eth_type=ARP, **FROM_A), flow(31000, "normal", eth_type=ARP, **TO_A)}),
+     {ingress(31000, "next", eth_type=ARP, **FROM_A_MAC), egress(31000, "normal", eth_type=ARP, **TO_A)}),
     ("slash0-is-any-address", rule(False, "tcp", port=25, ip_range="0.0.0.0/0", direction="from"),
-     {flow(32001, "drop", eth_type=IP, ip_proto=6, tcp_dst=25, **FROM_A)}),
+     {ingress(32001, "drop", eth_type=IP, ip_proto=6, tcp_dst=25, **FROM_A)}),
 ]
 
 
 @pytest.mark.parametrize("the_rule, expected", [c[1:] for c in FLOW_CASES], ids=[c[0] for c in FLOW_CASES])
 def test_one_rule_gives_exactly_these_flows(the_rule, expected):
-    assert flows_of(the_rule) == expected
     assert rule_flows(the_rule, PORT_A) == expected
+    assert flows_of(the_rule) == BASE | SECURITY_A | expected
 
 
 def test_every_protocol_and_direction_is_covered():
@@ -103,8 +122,78 @@ def test_every_protocol_and_direction_is_covered():
 
 def test_network_rule_flows_are_those_of_a_vif_rule_in_the_network_band():
     deny_ssh = rule(False, "tcp", port=22, direction="to")
-    [network_flow] = desired_flows({}, {NET1: [deny_ssh]}, [PORT_A])["xenbr1"]
-    assert network_flow == flow(22001, "drop", eth_type=IP, ip_proto=6, tcp_dst=22, **TO_A)
+    assert desired_flows({}, {NET1: [deny_ssh]}, [PORT_A])["xenbr1"] == \
+        BASE | SECURITY_A | {egress(22001, "drop", eth_type=IP, ip_proto=6, tcp_dst=22, **TO_A)}
+    assert rule_flows(deny_ssh, PORT_A, network_rule=True) == \
+        {egress(22001, "drop", eth_type=IP, ip_proto=6, tcp_dst=22, **TO_A)}
+
+
+# --- base flows and port security ------------------------------------------------------------------
+
+def test_base_flows_are_the_two_table_miss_flows():
+    assert base_flows() == BASE
+    assert all(f.cookie == SDNCTL_COOKIE and f.priority == PRIORITY_TABLE_MISS == 0 for f in base_flows())
+
+
+def test_every_controlled_bridge_gets_the_base_flows_even_without_rules():
+    assert desired_flows({}, {}, [], bridges=["xapi1"]) == {"xapi1": BASE}
+    out = desired_flows({"vif-a": [rule(False)]}, {}, [PORT_A, PORT_C], bridges=("xapi1", "xenbr1"))
+    assert out == {"xapi1": BASE, "xenbr1": BASE | SECURITY_A | flows_of(rule(False)), "xenbr2": BASE}
+
+
+def test_base_flows_alone_forward_everything():
+    for packet in (_tcp_from_a(80), {"in_port": 1, "eth_src": MAC_B, "eth_dst": "ff:ff:ff:ff:ff:ff",
+                                      "eth_type": ARP, "arp_spa": "10.0.0.1", "arp_tpa": "10.0.0.2"}):
+        assert _verdict(base_flows(), packet) == "normal"
+
+
+def test_port_security_lets_a_vif_send_from_its_own_mac_only():
+    assert port_security_flows(PORT_A) == SECURITY_A
+    flows = flows_of(rule(True, "icmp", direction="to"))   # a `to` rule alone turns port security on
+    arp = {"in_port": 7, "eth_dst": "ff:ff:ff:ff:ff:ff", "eth_type": ARP, "arp_spa": "10.0.0.10",
+           "arp_tpa": "10.0.0.1"}
+    assert _verdict(flows, {**arp, "eth_src": MAC_A}) == "normal"
+    assert _table(flows, INGRESS_TABLE, {**arp, "eth_src": FOREIGN_MAC}) == "drop"
+
+
+def test_port_security_covers_every_ruled_port_and_only_those():
+    out = desired_flows({"vif-b": [rule(True, "tcp", port=22, direction="to")]}, {NET2: [rule(False, "icmp")]},
+                        [PORT_A, PORT_B, PORT_C])
+    assert SECURITY_B <= out["xenbr1"] and port_security_flows(PORT_C) <= out["xenbr2"]
+    # A has no rule: no flow names its port or its MAC, so it may send from any MAC, as before.
+    assert not any(value in (7, MAC_A) for f in out["xenbr1"] for _, value in f.match)
+
+
+def test_an_allow_does_not_let_a_frame_from_another_mac_past_port_security():
+    flows = flows_of(rule(True, "tcp", port=22, direction="from"), rule(True, "arp", direction="from"))
+    assert _verdict(flows, _tcp_from_a(22)) == "normal"
+    assert _table(flows, INGRESS_TABLE, _tcp_from_a(22, eth_src=FOREIGN_MAC)) == "drop"
+
+
+UNUSABLE_PORTS = [
+    ("ofport-0", replace(PORT_A, ofport=0)),
+    ("ofport-negative", replace(PORT_A, ofport=-1)),
+    ("ofport-local", replace(PORT_A, ofport=0xFFFE)),
+    ("mac-empty", replace(PORT_A, mac="")),
+    ("mac-short", replace(PORT_A, mac="aa:bb:cc:00:00")),
+    ("mac-not-hex", replace(PORT_A, mac="zz:bb:cc:00:00:0a")),
+    ("mac-dashes", replace(PORT_A, mac="aa-bb-cc-00-00-0a")),
+    ("mac-multicast", replace(PORT_A, mac="01:00:5e:00:00:01")),
+    ("mac-broadcast", replace(PORT_A, mac="ff:ff:ff:ff:ff:ff")),
+    ("mac-zero", replace(PORT_A, mac="00:00:00:00:00:00")),
+]
+
+
+@pytest.mark.parametrize("port", [c[1] for c in UNUSABLE_PORTS], ids=[c[0] for c in UNUSABLE_PORTS])
+def test_a_port_ovsdb_shows_half_set_up_is_skipped(port):
+    assert desired_flows({"vif-a": [rule(False)]}, {NET1: [rule(False, "icmp")]}, [port]) == {"xenbr1": BASE}
+    assert rule_flows(rule(False), port) == port_security_flows(port) == frozenset()
+
+
+def test_a_portless_vif_and_a_bridge_name_string_are_refused_or_skipped():
+    assert desired_flows({"vif-a": [rule(False)]}, {}, [VifPort("vif-a", NET1, "", 7, MAC_A)]) == {}
+    with pytest.raises(TypeError, match="iterable of bridge names"):
+        desired_flows({}, {}, [], bridges="xenbr1")
 
 
 # --- which rules reach which bridge ---------------------------------------------------------------
@@ -113,22 +202,22 @@ def test_network_rule_applies_to_every_port_of_its_network_only():
     deny_icmp = rule(False, "icmp", direction="to")
     out = desired_flows({}, {NET1: [deny_icmp]}, [PORT_A, PORT_B, PORT_C])
     assert out == {
-        "xenbr1": {flow(21001, "drop", eth_type=IP, ip_proto=1, eth_dst=MAC_A),
-                   flow(21001, "drop", eth_type=IP, ip_proto=1, eth_dst=MAC_B)},
-        "xenbr2": frozenset(),
+        "xenbr1": BASE | SECURITY_A | SECURITY_B | {egress(21001, "drop", eth_type=IP, ip_proto=1, eth_dst=MAC_A),
+                                                    egress(21001, "drop", eth_type=IP, ip_proto=1, eth_dst=MAC_B)},
+        "xenbr2": BASE,
     }
 
 
 def test_rules_without_a_plugged_port_add_nothing_and_every_bridge_with_a_port_appears():
     out = desired_flows({"vif-unplugged": [rule(False)]}, {"net-without-ports": [rule(False)]}, [PORT_C])
-    assert out == {"xenbr2": frozenset()}
+    assert out == {"xenbr2": BASE}
     assert desired_flows({"vif-a": [rule(False)]}, {}, []) == {}
 
 
 def test_identical_flows_from_overlapping_rules_collapse():
     both = rule(False, "tcp", port=22, direction="both")
     twice = flows_of(both, both, rule(False, "tcp", port=22, direction="from"))
-    assert twice == flows_of(both) and len(twice) == 2
+    assert twice == flows_of(both) and len(twice - BASE - SECURITY_A) == 2
 
 
 def test_a_rule_that_is_not_canonical_is_refused():
@@ -163,23 +252,59 @@ def test_deny_is_allow_plus_one():
     assert rule_priority(rule(False, "tcp", port=22)) == rule_priority(rule(True, "tcp", port=22)) + 1
 
 
+def test_port_security_sits_below_every_rule_and_above_the_table_miss():
+    lowest_rule = min(rule_priority(rule(True, "ip"), network_rule=True), MIN_PRIORITY)
+    assert lowest_rule > PRIORITY_PORT_SECURITY > PRIORITY_PORT_DROP > PRIORITY_TABLE_MISS == 0
+
+
+def test_priority_order_in_each_table():
+    flows = desired_flows({"vif-a": [rule(True, "tcp", port=22, direction="from"), rule(False, "ip")]},
+                          {NET1: [rule(False, "udp", port=53)]}, [PORT_A])["xenbr1"]
+
+    def table(table_id: int) -> list[str]:
+        return [flow_to_ofctl(f).removeprefix(f"{COOKIE},") for f in sorted(flows, key=lambda f: -f.priority)
+                if f.table_id == table_id]
+
+    assert table(INGRESS_TABLE) == [
+        f"table=0,priority=32000,tcp,in_port=7,dl_src={MAC_A},tp_dst=22,actions=goto_table:1",  # VIF allow tcp 22
+        "table=0,priority=30001,ip,in_port=7,actions=drop",                                     # VIF deny ip
+        "table=0,priority=22001,udp,in_port=7,tp_dst=53,actions=drop",                          # network deny udp 53
+        f"table=0,priority=100,in_port=7,dl_src={MAC_A},actions=goto_table:1",                  # port security
+        "table=0,priority=90,in_port=7,actions=drop",                                           # port security
+        "table=0,priority=0,actions=goto_table:1",                                              # table-miss
+    ]
+    assert table(EGRESS_TABLE) == [
+        f"table=1,priority=30001,ip,dl_dst={MAC_A},actions=drop",
+        f"table=1,priority=22001,udp,dl_dst={MAC_A},tp_dst=53,actions=drop",
+        "table=1,priority=0,actions=NORMAL",
+    ]
+
+
 def _covers(value: object, address: str) -> bool:
     if isinstance(value, tuple):
         return ipaddress.ip_address(address) in ipaddress.ip_network(f"{value[0]}/{value[1]}")
     return value == address
 
 
-def _verdict(flows: frozenset[FlowSpec], packet: dict[str, object]) -> str:
-    """What table 0 does with a packet: the highest-priority matching flow's action, else NORMAL."""
-    matching = [f for f in flows
-                if all(name in packet and (_covers(value, packet[name]) if name.startswith(("ipv4", "arp_"))
-                                           else packet[name] == value)
-                       for name, value in f.match)]
-    if not matching:
-        return "normal"
+def _table(flows: frozenset[FlowSpec], table_id: int, packet: dict[str, object]) -> str:
+    """The action of the highest-priority flow of one table that matches the packet."""
+    matching = [f for f in flows if f.table_id == table_id
+                and all(name in packet and (_covers(value, packet[name]) if name.startswith(("ipv4", "arp_"))
+                                            else packet[name] == value)
+                        for name, value in f.match)]
+    assert matching, f"no flow of table {table_id} matches {packet}: the table-miss flow is missing"
     top = max(f.priority for f in matching)
     [action] = {f.action for f in matching if f.priority == top}   # no tie between allow and deny
     return action
+
+
+def _verdict(flows: frozenset[FlowSpec], packet: dict[str, object]) -> str:
+    """What the pipeline does with a packet: "drop" or "normal"."""
+    first = _table(flows, INGRESS_TABLE, packet)
+    if first == "drop":
+        return "drop"
+    assert first == "next", first
+    return _table(flows, EGRESS_TABLE, packet)
 
 
 def _tcp_from_a(tcp_dst: int, eth_src: str = MAC_A, ipv4_dst: str = "10.9.9.9") -> dict[str, object]:
@@ -192,8 +317,8 @@ def test_allow_tcp_22_and_deny_ip_let_only_port_22_through():
     assert _verdict(flows, _tcp_from_a(22)) == "normal"
     assert _verdict(flows, _tcp_from_a(80)) == "drop"
     # Stateless: the reply to the VM's own SSH session is IP to the VM, and nothing allows it.
-    reply = {"in_port": 1, "eth_dst": MAC_A, "eth_type": IP, "ip_proto": 6, "ipv4_src": "10.9.9.9",
-             "ipv4_dst": "10.0.0.10", "tcp_dst": 40000}
+    reply = {"in_port": 1, "eth_src": "02:00:00:00:00:01", "eth_dst": MAC_A, "eth_type": IP, "ip_proto": 6,
+             "ipv4_src": "10.9.9.9", "ipv4_dst": "10.0.0.10", "tcp_dst": 40000}
     assert _verdict(flows, reply) == "drop"
 
 
@@ -206,18 +331,32 @@ def test_a_vif_allow_beats_a_network_deny():
 
 def test_changing_its_mac_does_not_get_a_guest_past_its_from_rules():
     flows = flows_of(rule(False, "tcp", port=25, direction="from"))
-    assert all(("in_port", 7) in f.match and not any(n == "eth_src" for n, _ in f.match) for f in flows)
-    for mac in (MAC_A, "02:de:ad:be:ef:01", MAC_B):
+    for mac in (MAC_A, FOREIGN_MAC, MAC_B):
         assert _verdict(flows, _tcp_from_a(25, eth_src=mac)) == "drop"
+    assert _verdict(flows, _tcp_from_a(80)) == "normal"
 
 
-def test_known_limit_one_table_lets_a_vms_allow_override_anothers_deny():
-    """docs/rules.md, Limits: A's `deny ip (from)` loses to B's more specific `allow tcp 22 (to)`."""
+def test_a_receivers_allow_no_longer_overrides_a_senders_deny():
+    """A's `deny ip (from)` holds against B's more specific `allow tcp 22 (to)`, and the reverse."""
     flows = desired_flows({"vif-a": [rule(False, "ip", direction="from")],
                            "vif-b": [rule(True, "tcp", port=22, direction="to")]}, {}, [PORT_A, PORT_B])["xenbr1"]
     a_to_b = {**_tcp_from_a(22), "eth_dst": MAC_B}
-    assert _verdict(flows, a_to_b) == "normal"
-    assert _verdict(flows, {**a_to_b, "tcp_dst": 80}) == "drop"
+    assert _verdict(flows, a_to_b) == "drop"
+    assert _verdict(flows, {**a_to_b, "in_port": 1, "eth_src": "02:00:00:00:00:01"}) == "normal"  # uplink -> B
+    flows = desired_flows({"vif-a": [rule(True, "tcp", port=22, direction="from")],
+                           "vif-b": [rule(False, "ip", direction="to")]}, {}, [PORT_A, PORT_B])["xenbr1"]
+    assert _verdict(flows, a_to_b) == "drop"
+
+
+def test_known_limit_broadcast_to_a_vm_bypasses_its_to_rules_so_filter_at_the_sender():
+    """docs/rules.md, Limits: an ARP request is addressed to ff:ff:ff:ff:ff:ff, not to B's MAC."""
+    request = {"in_port": 7, "eth_src": MAC_A, "eth_dst": "ff:ff:ff:ff:ff:ff", "eth_type": ARP,
+               "arp_spa": "10.0.0.10", "arp_tpa": "10.0.0.11"}
+    flows = desired_flows({"vif-b": [rule(False, "arp", direction="to")]}, {}, [PORT_A, PORT_B])["xenbr1"]
+    assert _verdict(flows, request) == "normal"
+    flows = desired_flows({}, {NET1: [rule(False, "arp", ip_range="10.0.0.11", direction="from")]},
+                          [PORT_A, PORT_B])["xenbr1"]
+    assert _verdict(flows, request) == "drop"
 
 
 # --- parsing: XO's shapes in, clear messages for mistakes ------------------------------------------
@@ -328,21 +467,30 @@ def test_describe_rule(the_rule, line):
     assert describe_rule(the_rule) == line
 
 
-# --- ovs-ofctl text (checked by hand against OVS 3.1: add-flow accepts it, dump-flows prints it) -----
+# --- ovs-ofctl text (checked by hand against OVS 3.1: `-O OpenFlow13 add-flows` accepts it, and
+# `dump-flows --no-stats` prints the same flows, without `table=0`) ----------------------------------
 
 OFCTL = [
-    ("tcp-from", flow(32081, "drop", eth_type=IP, ip_proto=6, in_port=3, ipv4_dst=SLASH8, tcp_dst=22),
-     "cookie=0x5dc1000000000000,priority=32081,tcp,in_port=3,nw_dst=10.0.0.0/8,tp_dst=22,actions=drop"),
-    ("udp-to", flow(22320, "normal", eth_type=IP, ip_proto=17, eth_dst=MAC_A, ipv4_src="192.0.2.53", udp_dst=53),
-     f"cookie=0x5dc1000000000000,priority=22320,udp,dl_dst={MAC_A},nw_src=192.0.2.53,tp_dst=53,actions=NORMAL"),
-    ("ip", flow(30001, "drop", eth_type=IP, in_port=7),
-     "cookie=0x5dc1000000000000,priority=30001,ip,in_port=7,actions=drop"),
-    ("icmp", flow(31240, "normal", eth_type=IP, ip_proto=1, eth_dst=MAC_A, ipv4_src=("192.0.2.0", "255.255.255.0")),
-     f"cookie=0x5dc1000000000000,priority=31240,icmp,dl_dst={MAC_A},nw_src=192.0.2.0/24,actions=NORMAL"),
-    ("arp-from", flow(31081, "drop", eth_type=ARP, in_port=7, arp_tpa=SLASH8),
-     "cookie=0x5dc1000000000000,priority=31081,arp,in_port=7,arp_tpa=10.0.0.0/8,actions=drop"),
-    ("arp-to", flow(31320, "normal", eth_type=ARP, eth_dst=MAC_A, arp_spa="10.1.2.3"),
-     f"cookie=0x5dc1000000000000,priority=31320,arp,dl_dst={MAC_A},arp_spa=10.1.2.3,actions=NORMAL"),
+    ("from-deny", ingress(32081, "drop", eth_type=IP, ip_proto=6, in_port=3, ipv4_dst=SLASH8, tcp_dst=22),
+     f"{COOKIE},table=0,priority=32081,tcp,in_port=3,nw_dst=10.0.0.0/8,tp_dst=22,actions=drop"),
+    ("from-allow", ingress(32000, "next", eth_type=IP, ip_proto=6, in_port=3, eth_src=MAC_A, tcp_dst=22),
+     f"{COOKIE},table=0,priority=32000,tcp,in_port=3,dl_src={MAC_A},tp_dst=22,actions=goto_table:1"),
+    ("to-allow", egress(22320, "normal", eth_type=IP, ip_proto=17, eth_dst=MAC_A, ipv4_src="192.0.2.53", udp_dst=53),
+     f"{COOKIE},table=1,priority=22320,udp,dl_dst={MAC_A},nw_src=192.0.2.53,tp_dst=53,actions=NORMAL"),
+    ("to-deny", egress(30001, "drop", eth_type=IP, eth_dst=MAC_A),
+     f"{COOKIE},table=1,priority=30001,ip,dl_dst={MAC_A},actions=drop"),
+    ("icmp-mask", egress(31240, "normal", eth_type=IP, ip_proto=1, eth_dst=MAC_A,
+                         ipv4_src=("192.0.2.0", "255.255.255.0")),
+     f"{COOKIE},table=1,priority=31240,icmp,dl_dst={MAC_A},nw_src=192.0.2.0/24,actions=NORMAL"),
+    ("arp-from", ingress(31081, "drop", eth_type=ARP, in_port=7, arp_tpa=SLASH8),
+     f"{COOKIE},table=0,priority=31081,arp,in_port=7,arp_tpa=10.0.0.0/8,actions=drop"),
+    ("arp-to", egress(31320, "normal", eth_type=ARP, eth_dst=MAC_A, arp_spa="10.1.2.3"),
+     f"{COOKIE},table=1,priority=31320,arp,dl_dst={MAC_A},arp_spa=10.1.2.3,actions=NORMAL"),
+    ("port-security-own-mac", ingress(100, "next", in_port=7, eth_src=MAC_A),
+     f"{COOKIE},table=0,priority=100,in_port=7,dl_src={MAC_A},actions=goto_table:1"),
+    ("port-security-drop", ingress(90, "drop", in_port=7), f"{COOKIE},table=0,priority=90,in_port=7,actions=drop"),
+    ("ingress-miss", ingress(0, "next"), f"{COOKIE},table=0,priority=0,actions=goto_table:1"),
+    ("egress-miss", egress(0, "normal"), f"{COOKIE},table=1,priority=0,actions=NORMAL"),
 ]
 
 
@@ -351,9 +499,27 @@ def test_flow_to_ofctl(the_flow, text):
     assert flow_to_ofctl(the_flow) == text
 
 
-def test_flow_to_ofctl_refuses_what_it_cannot_write():
+def test_flow_to_ofctl_covers_every_action_in_both_tables():
+    assert {(f.table_id, f.action) for _, f, _ in OFCTL} == \
+        {(INGRESS_TABLE, "next"), (INGRESS_TABLE, "drop"), (EGRESS_TABLE, "normal"), (EGRESS_TABLE, "drop")}
+
+
+OFCTL_REFUSED = [
+    ("unknown-field", ingress(30000, "drop", eth_type=IP, vlan_vid=5)),
+    ("unknown-action", egress(30000, "flood", eth_type=IP)),
+    ("next-from-egress", egress(30000, "next", eth_type=IP)),   # goto_table only goes forward
+    ("ip-field-without-ip", ingress(30000, "drop", in_port=7, ipv4_dst="10.0.0.1")),
+    ("tcp-port-on-udp", ingress(30000, "drop", eth_type=IP, ip_proto=17, tcp_dst=22)),
+    ("arp-field-on-ip", egress(30000, "drop", eth_type=IP, arp_spa="10.0.0.1")),
+    ("unknown-protocol", ingress(30000, "drop", eth_type=0x86DD)),
+    ("table-out-of-range", FlowSpec(priority=1, match=(), action="drop", table_id=255)),
+]
+
+
+@pytest.mark.parametrize("the_flow", [c[1] for c in OFCTL_REFUSED], ids=[c[0] for c in OFCTL_REFUSED])
+def test_flow_to_ofctl_refuses_what_it_cannot_write(the_flow):
     with pytest.raises(ValueError, match="cannot write"):
-        flow_to_ofctl(flow(30000, "normal", eth_type=IP, vlan_vid=5))
+        flow_to_ofctl(the_flow)
 
 
 # --- properties ----------------------------------------------------------------------------------
@@ -422,24 +588,83 @@ def ports(draw) -> list[VifPort]:
 rule_lists = st.lists(valid_rules(), max_size=4)
 
 
-@settings(deadline=None)
+def _has_rules(port: VifPort, vif_rules, network_rules) -> bool:
+    return bool(vif_rules.get(port.vif_uuid)) or bool(network_rules.get(port.network_uuid))
+
+
+@settings(deadline=None, max_examples=60)
 @given(ports(), st.dictionaries(st.sampled_from([f"vif-{i}" for i in range(8)]), rule_lists, max_size=4),
-       st.dictionaries(st.sampled_from([NET1, NET2, "net-3"]), rule_lists, max_size=3), st.randoms())
-def test_desired_flows_invariants(the_ports, vif_rules, network_rules, rnd: random.Random):
-    out = desired_flows(vif_rules, network_rules, the_ports)
+       st.dictionaries(st.sampled_from([NET1, NET2, "net-3"]), rule_lists, max_size=3),
+       st.lists(st.sampled_from(["xenbr1", "xapi7"]), max_size=2), st.randoms())
+def test_desired_flows_invariants(the_ports, vif_rules, network_rules, bridges, rnd: random.Random):
+    out = desired_flows(vif_rules, network_rules, the_ports, bridges)
     shuffled_ports = rnd.sample(the_ports, len(the_ports))
     again = desired_flows({k: list(reversed(v)) for k, v in reversed(vif_rules.items())},
-                          dict(reversed(network_rules.items())), shuffled_ports)
+                          dict(reversed(network_rules.items())), shuffled_ports, reversed(bridges))
     assert out == again                                   # deterministic, whatever the input order
-    assert set(out) == {p.bridge for p in the_ports}
-    by_priority: dict[int, set[str]] = {}
-    for flows in out.values():
+    assert set(out) == {p.bridge for p in the_ports} | set(bridges)
+    for bridge, flows in out.items():
+        assert base_flows() <= flows
+        by_priority: dict[tuple[int, int], set[str]] = {}
         for f in flows:
-            assert MIN_PRIORITY <= f.priority <= MAX_PRIORITY < 65535
+            match = dict(f.match)
             assert f.cookie == SDNCTL_COOKIE
-            assert f.action in ("normal", "drop")
             assert list(f.match) == sorted(f.match)
-            assert ("in_port" in dict(f.match)) != ("eth_dst" in dict(f.match))   # from: port; to: MAC
+            assert f.action in {INGRESS_TABLE: ("next", "drop"), EGRESS_TABLE: ("normal", "drop")}[f.table_id]
+            if MIN_PRIORITY <= f.priority <= MAX_PRIORITY:   # a rule's flow
+                # table 0: the sender's port (and, to allow, its MAC); table 1: the receiver's MAC.
+                assert ("in_port" in match) == (f.table_id == INGRESS_TABLE) != ("eth_dst" in match)
+                assert ("eth_src" in match) == (f.action == "next")
+            else:
+                assert f.priority in (PRIORITY_PORT_SECURITY, PRIORITY_PORT_DROP, PRIORITY_TABLE_MISS)
             flow_to_ofctl(f)
-            by_priority.setdefault(f.priority, set()).add(f.action)
-    assert all(len(actions) == 1 for actions in by_priority.values())   # equal priority never mixes allow/deny
+            by_priority.setdefault((f.table_id, f.priority), set()).add(f.action)
+        assert all(len(actions) == 1 for actions in by_priority.values())   # equal priority never mixes actions
+        for port in (p for p in the_ports if p.bridge == bridge):
+            ruled = _has_rules(port, vif_rules, network_rules)
+            assert (port_security_flows(port) <= flows) == ruled
+            if not ruled:   # untouched: nothing names its port or its MAC
+                assert not any(("in_port", port.ofport) in f.match or ("eth_dst", port.mac) in f.match for f in flows)
+
+
+IP_NUMBER = {"icmp": 1, "tcp": 6, "udp": 17}
+# Rules and packets drawn from the same few values, so that rules do match the packets.
+ADDRESSES = ["10.0.0.5", "10.1.0.9", "192.0.2.7"]
+few_rules = st.builds(
+    lambda allow, protocol, port, ip_range, direction: rule(
+        allow, protocol, port if protocol in ("tcp", "udp") else None, ip_range, direction),
+    st.booleans(), st.sampled_from(RULE_PROTOCOLS), st.sampled_from([None, 22, 53]),
+    st.sampled_from([None, "10.0.0.0/8", "10.0.0.5", "192.0.2.0/24"]), st.sampled_from(RULE_DIRECTIONS))
+
+
+@st.composite
+def packets(draw, sender: VifPort, receiver: VifPort) -> dict[str, object]:
+    protocol = draw(st.sampled_from(["tcp", "udp", "icmp", "arp"]))
+    src, dst = draw(st.sampled_from(ADDRESSES)), draw(st.sampled_from(ADDRESSES))
+    packet: dict[str, object] = {"in_port": sender.ofport, "eth_src": sender.mac, "eth_dst": receiver.mac}
+    if protocol == "arp":
+        return {**packet, "eth_type": ARP, "arp_spa": src, "arp_tpa": dst}
+    packet.update({"eth_type": IP, "ip_proto": IP_NUMBER[protocol], "ipv4_src": src, "ipv4_dst": dst})
+    if protocol != "icmp":
+        packet[f"{protocol}_dst"] = draw(st.sampled_from([22, 53, 80]))
+    return packet
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(few_rules, max_size=3), st.lists(few_rules, max_size=3), st.lists(few_rules, max_size=1),
+       packets(PORT_A, PORT_B), st.sampled_from([False, False, False, True]))
+def test_a_frame_passes_only_if_both_the_senders_and_the_receivers_rules_allow_it(
+        a_rules, b_rules, net_rules, packet, spoofed):
+    """No VM's rules override another's: the verdict is the AND of each side's verdict on its own."""
+    if spoofed:
+        packet = {**packet, "eth_src": FOREIGN_MAC}
+
+    def verdict(vif_rules: dict, network_rules: dict) -> str:
+        return _verdict(desired_flows(vif_rules, network_rules, [PORT_A, PORT_B])["xenbr1"], packet)
+
+    both = verdict({"vif-a": a_rules, "vif-b": b_rules}, {NET1: net_rules})
+    sender_side = verdict({"vif-a": a_rules}, {NET1: net_rules})
+    receiver_side = verdict({"vif-b": b_rules}, {NET1: net_rules})
+    assert (both == "normal") == (sender_side == receiver_side == "normal")
+    if spoofed and (a_rules or net_rules):
+        assert both == "drop"   # a VIF with rules sends from its own MAC or not at all

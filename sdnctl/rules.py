@@ -1,0 +1,121 @@
+"""Traffic rules in XAPI: VIF and network `other_config`, in Xen Orchestra's format, read and written.
+
+sdnctl writes `sdnctl:of-rules` and also reads Xen Orchestra's `xo:sdn-controller:of-rules`,
+so rules made in Xen Orchestra keep applying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import XenAPI
+
+from sdnctl.errors import RuleError, XapiError
+from sdnctl.flows import describe_rule, parse_rules_json, rules_json
+from sdnctl.model import KEY_PREFIX, XO_PREFIX, Rule
+from sdnctl.networks import Pools, Say
+
+RULES_KEY = KEY_PREFIX + "of-rules"
+XO_RULES_KEY = XO_PREFIX + "of-rules"
+
+
+def rules_of(other_config: Mapping[str, str]) -> tuple[Rule, ...]:
+    """Every rule an object carries (sdnctl's, then Xen Orchestra's); RuleError if malformed."""
+    rules: list[Rule] = []
+    for key in (RULES_KEY, XO_RULES_KEY):
+        if other_config.get(key):
+            try:
+                rules += [r for r in parse_rules_json(other_config[key]) if r not in rules]
+            except RuleError as exc:
+                raise RuleError(f"{key}: {exc}") from None
+    return tuple(rules)
+
+
+def _identity(rule: Rule) -> tuple:
+    """Xen Orchestra's identity of a rule: everything but allow/deny."""
+    return rule.protocol, rule.port, rule.ip_range, rule.direction
+
+
+def _targets(pools: Pools, vif: str | None, network: str | None) -> list[tuple[str, str, str]]:
+    """(pool, class, ref) of the objects a rule command acts on."""
+    found = []
+    for pool in pools.sessions:
+        api = pools.api(pool)
+        if vif:
+            try:
+                found.append((pool, "VIF", api.VIF.get_by_uuid(vif)))
+            except XenAPI.Failure:
+                continue
+        else:
+            found += [(pool, "network", ref) for ref in api.network.get_by_name_label(network)]
+    if not found:
+        raise XapiError(f"no {'VIF with uuid ' + vif if vif else 'network named ' + repr(network)} in the configured pools")
+    return found
+
+
+def _write(pools: Pools, pool: str, cls: str, ref: str, rules: list[Rule]) -> None:
+    """Replace the rules in one call (set_other_config), so the daemon never sees them half-written.
+
+    Xen Orchestra's key is folded into sdnctl's, so a deleted rule cannot live on there.
+    """
+    api = getattr(pools.api(pool), cls)
+    other_config = dict(api.get_other_config(ref))
+    other_config.pop(XO_RULES_KEY, None)  # sdnctl now owns the object's rules, Xen Orchestra's included
+    if rules:
+        other_config[RULES_KEY] = rules_json(rules)
+    else:
+        other_config.pop(RULES_KEY, None)
+    api.set_other_config(ref, other_config)
+
+
+def add(pools: Pools, rule: Rule, *, vif: str | None, network: str | None, say: Say) -> None:
+    """Add a rule (replacing one with the same protocol, port, range and direction)."""
+    for pool, cls, ref in _targets(pools, vif, network):
+        current = list(rules_of(getattr(pools.api(pool), cls).get_other_config(ref)))
+        kept = [r for r in current if _identity(r) != _identity(rule)]
+        if kept + [rule] == current:
+            say(f"{pool}: {cls} already has: {describe_rule(rule)}")
+            continue
+        _write(pools, pool, cls, ref, kept + [rule])
+        say(f"{pool}: {cls} {'replaced' if len(kept) < len(current) else 'added'}: {describe_rule(rule)}")
+
+
+def delete(pools: Pools, rule: Rule, *, vif: str | None, network: str | None, say: Say) -> None:
+    """Delete the rule with this protocol, port, range and direction."""
+    removed = False
+    for pool, cls, ref in _targets(pools, vif, network):
+        current = list(rules_of(getattr(pools.api(pool), cls).get_other_config(ref)))
+        kept = [r for r in current if _identity(r) != _identity(rule)]
+        if len(kept) < len(current):
+            _write(pools, pool, cls, ref, kept)
+            removed = True
+            say(f"{pool}: {cls} deleted: {describe_rule(rule)}")
+    if not removed:
+        raise XapiError(f"no such rule: {describe_rule(rule)}; see `sdnctl rule list`")
+
+
+def listing(pools: Pools, *, vif: str | None, network: str | None) -> list[tuple[str, str, Rule]]:
+    """(pool, class, rule) for every rule of the target."""
+    return [(pool, cls, rule) for pool, cls, ref in _targets(pools, vif, network)
+            for rule in rules_of(getattr(pools.api(pool), cls).get_other_config(ref))]
+
+
+def collect(pools: Mapping[str, Mapping[str, Mapping[str, Mapping]]]) -> tuple[dict, dict, dict]:
+    """From every pool's records: VIF uuid -> rules, network uuid -> rules, and object uuid -> error.
+
+    A malformed rule set disables that object's rules only (its error shows in `status`).
+    """
+    vif_rules: dict[str, tuple[Rule, ...]] = {}
+    network_rules: dict[str, tuple[Rule, ...]] = {}
+    errors: dict[str, str] = {}
+    for pool, records in pools.items():
+        for cls, target in (("vif", vif_rules), ("network", network_rules)):
+            for record in records.get(cls, {}).values():
+                try:
+                    found = rules_of(record.get("other_config", {}))
+                except RuleError as exc:
+                    errors[record["uuid"]] = f"pool {pool}, {cls.upper() if cls == 'vif' else cls} {record['uuid']}: {exc}"
+                    continue
+                if found:
+                    target[record["uuid"]] = found
+    return vif_rules, network_rules, errors
