@@ -94,6 +94,15 @@ class Demo:
             finally:
                 api.session.logout()
 
+    def vif_of(self, host_name: str) -> str:
+        session = self.session(f"pool{host_name[1]}")
+        try:
+            api = session.xenapi
+            vm = api.VM.get_by_name_label(f"guest-{host_name}")[0]
+            return api.VIF.get_uuid(api.VM.get_VIFs(vm)[0])
+        finally:
+            session.xenapi.session.logout()
+
     def all_ping(self) -> bool:
         return all(ping(self.vms[a], GUESTS[b]) for a, b in itertools.permutations(self.vms, 2))
 
@@ -125,6 +134,14 @@ class Demo:
         self.boot_guests("demo")
         took = until(self.all_ping, "guests to ping each other")
         say(f"4. guests on p1h1, p1h2, p2h1, p2h2 ping each other across pools ({took:.1f}s after boot)")
+        vif = self.vif_of("p2h2")
+        sdnctl("rule", "add", "--vif", vif, "--deny", "--protocol", "icmp", "--direction", "to", config=self.config)
+        took = until(lambda: not ping(self.vms["p1h1"], GUESTS["p2h2"]), "the rule to apply")
+        say(f"   rule `deny icmp to` on p2h2's guest: p1h1's pings to it stop after {took:.2f}s "
+            f"(others still ping: {ping(self.vms['p1h1'], GUESTS['p2h1'])})")
+        sdnctl("rule", "delete", "--vif", vif, "--protocol", "icmp", "--direction", "to", config=self.config)
+        took = until(lambda: ping(self.vms["p1h1"], GUESTS["p2h2"]), "the rule to go")
+        say(f"   rule deleted: pings are back after {took:.2f}s")
         self.lab.host_crash("p2h3")
         took = until(lambda: self.network("demo").get("center_name") not in (None, "p2h3") and self.all_ping(),
                      "failover")
@@ -140,9 +157,11 @@ class Demo:
         until(lambda: self.status().get("hosts") and all(h["connected"] for h in self.status()["hosts"].values()
                                                          if h["name"] != "p2h3") and self.converged("demo"),
               "the restarted controller")
-        changes = sum(h["transactions"] for h in self.status()["hosts"].values())
-        say(f"7. controller killed with SIGKILL and restarted: {changes} OVSDB transactions (hitless restart); "
-            f"guests still ping: {self.all_ping()}")
+        hosts = self.status()["hosts"].values()
+        changes = sum(h["transactions"] for h in hosts)
+        flow_changes = sum(h["flows_added"] + h["flows_deleted"] for h in hosts)
+        say(f"7. controller killed with SIGKILL and restarted: {changes} OVSDB transactions, {flow_changes} flow "
+            f"changes (hitless restart); guests still ping: {self.all_ping()}")
         say("\n$ sdnctl status\n" + sdnctl("status", config=self.config))
 
     def close(self) -> None:
