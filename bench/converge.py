@@ -57,6 +57,7 @@ def one_round(octet: int, topology: str) -> tuple[float, float]:
         with networks.Pools(load_config(lab.config_path), ["pool1", "pool2"]) as pools:
             started = time.time()
             networks.create(pools, request, lambda text: None)
+            print(f"  (network create itself: {(time.time() - started) * 1000:.0f} ms)", flush=True)
         wait(lambda: converged(lab, "bench", 6))
         create = status(lab)["last_commit_at"] - started
         started = time.time()
