@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sdnctl.model import tunnel_port_name
@@ -66,14 +68,23 @@ def test_network_converges_in_one_pool(make_lab, make_daemon, encapsulation, top
     assert row["external_ids"]["sdnctl-network"] == net_id
     assert daemon.proc.poll() is None
 
+    def tunnel_statuses():
+        session = xapi(lab)
+        try:
+            return sorted((s.get("active"), s.get("key")) for s in
+                          (r["status"] for r in session.xenapi.tunnel.get_all_records().values()))
+        finally:
+            session.xenapi.session.logout()
+
+    wait_for(lambda: tunnel_statuses() == [("true", "1")] * 3, what="tunnel.status active with the key")
+
 
 def interface_uuids(lab, names: list[str]) -> dict[tuple[str, str], str]:
     """(host, port) -> the Interface row's _uuid: a port deleted and re-created gets a new one."""
     result = {}
     for name in names:
         out = lab.host(name).vsctl("--format=json", "--columns=_uuid,name,external_ids", "list", "Interface")
-        import json as _json
-        table = _json.loads(out)
+        table = json.loads(out)
         for uuid, port, ids in table["data"]:
             if any(k == "sdnctl-network" for k, _ in ids[1]):
                 result[(name, port)] = uuid[1]
@@ -353,3 +364,26 @@ def test_plan_shows_pending_changes_and_changes_nothing(make_lab, make_daemon):
     out = run_cli("plan", config=lab.config_path).stdout
     assert f"p1h1: + {port} gre" in out and "1 change(s) pending" in out
     assert port not in tunnel_ports(lab, "p1h1")
+
+
+def test_transport_pif_without_ip_makes_its_host_ineligible(make_lab, make_daemon):
+    lab = make_lab(pools=1, hosts=3)
+    daemon = make_daemon(lab)
+    names = ["p1h1", "p1h2", "p1h3"]
+    net_id = create_network(lab, device="eth1", topology="mesh")
+    wait_for(lambda: converged(lab, expected_ports(lab, net_id, names, "mesh", None, "eth1")), what="mesh")
+    session = xapi(lab)
+    try:
+        session.xenapi.PIF.reconfigure_ip(_pif(session, "p1h3", "eth1"), "None", "", "", "", "")
+    finally:
+        session.xenapi.session.logout()
+    wait_for(lambda: converged(lab, {**expected_ports(lab, net_id, names[:2], "mesh", None, "eth1"), "p1h3": {}}),
+             what="the host without an IP left the mesh")
+
+    def reported():
+        network = next((n for n in daemon.status().get("networks", []) if n["id"] == net_id), None)
+        host = network and next(h for h in network["hosts"] if h["name"] == "p1h3")
+        return host and not host["eligible"] and host["transport_ip"] is None
+
+    wait_for(reported, what="status shows p1h3 ineligible")
+    assert "INELIGIBLE" in run_cli("status", config=lab.config_path).stdout
