@@ -371,9 +371,17 @@ def cmd_status(args) -> int:
     for pool in state["pools"]:
         print(f"pool {pool['name']}: {'synced' if pool['synced'] else 'NOT SYNCED'} ({pool['master_url']})"
               + (f" error: {pool['error']}" if pool["error"] else ""))
-    for uuid, host in sorted(state["hosts"].items(), key=lambda kv: kv[1]["name"]):
+    certificate = state.get("client_certificate")
+    if certificate:
+        print(f"client certificate: SHA-256 {certificate['fingerprint']}, expires {certificate['not_after']}"
+              + (f"  WARNING: {certificate['warning']}" if certificate["warning"] else ""))
+    for host in sorted(state["hosts"].values(), key=lambda h: h["name"]):
+        openflow = ", ".join(f"{bridge} {'up' if of['connected'] else 'DOWN'}" for bridge, of in
+                             sorted(host.get("openflow", {}).items()))
         print(f"host {host['name']}: ovsdb {'connected' if host['connected'] else 'DISCONNECTED'} {host['target']}"
-              + (f" error: {host['error']}" if host["error"] else ""))
+              + (f"; openflow {openflow}" if openflow else "") + (f" error: {host['error']}" if host["error"] else ""))
+    for where, error in sorted(state.get("rule_errors", {}).items()):
+        print(f"rules IGNORED on {where}: {error}")
     for n in state["networks"]:
         print(f"\nnetwork {n['name']} ({n['id']}) {n['encapsulation']} vni {n['vni']} {n['topology']}"
               + (f" center {n['center_name']}" if n["center"] else "") + (f"\n  ERROR: {n['error']}" if n["error"] else ""))

@@ -64,9 +64,9 @@ class Demo:
         return json.loads(path.read_text()) if path.exists() else {}
 
     def start_daemon(self) -> None:
-        log = open(self.lab.dir / "sdnctl.log", "a")
-        self.daemon = subprocess.Popen([sys.executable, "-m", "sdnctl.cli", "run", "--config", str(self.config)],
-                                       stdout=log, stderr=subprocess.STDOUT)
+        with open(self.lab.dir / "sdnctl.log", "a") as log:
+            self.daemon = subprocess.Popen([sys.executable, "-m", "sdnctl.cli", "run", "--config", str(self.config)],
+                                           stdout=log, stderr=subprocess.STDOUT)
 
     def stop_daemon(self, sig: int) -> None:
         if self.daemon and self.daemon.poll() is None:

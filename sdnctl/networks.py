@@ -213,7 +213,7 @@ def _destroy(api, network_ref: str) -> None:
 def delete(pools: Pools, name: str, say: Say) -> None:
     """Delete the private network from every pool; the daemon then sweeps the switches."""
     net_id, members = find_network(pools, name)
-    for pool, ref, record in members:
+    for pool, _, record in members:
         if record["VIFs"]:
             raise XapiError(f"{pool}: network {record['name_label']} still has {len(record['VIFs'])} VIF(s); "
                             "unplug or move them first")

@@ -9,7 +9,7 @@ import re
 import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sdnctl.model import (
     ENCAPSULATIONS, KEY_PREFIX, MAX_KEY, TOPOLOGIES, XO_PREFIX,
@@ -191,12 +191,6 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
             ))
     return DesiredState(tunnels={h: frozenset(t) for h, t in tunnels.items()}, centers=centers,
                         frozen_networks=frozenset(frozen))
-
-
-def with_centers(snapshot: ClusterSnapshot, centers: Mapping[str, str | None]) -> ClusterSnapshot:
-    """The snapshot with the given centers recorded (what the next election starts from)."""
-    return ClusterSnapshot(networks=tuple(
-        replace(n, center=centers.get(n.id, n.center)) for n in snapshot.networks))
 
 
 # --- desired vs observed -------------------------------------------------------------------
