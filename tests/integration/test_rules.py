@@ -183,3 +183,15 @@ def test_xen_orchestra_rules_are_read(rules_lab):
                                        "direction": "from/to"})])
     guests.call("VIF.add_to_other_config", guests.call("VIF.get_by_uuid", vif), "xo:sdn-controller:of-rules", xo_rules)
     wait_for(lambda: sum("tp_dst=3389" in f for f in flows(lab, "p1h1", bridge)) == 2, what="XO rule, both directions")
+
+
+def test_malformed_rules_are_reported_and_other_rules_still_apply(rules_lab):
+    lab, daemon, guests, bridge = rules_lab
+    bad = guests.start("vm1", "p1h1", "02:00:00:00:00:01")
+    good = guests.start("vm2", "p1h1", "02:00:00:00:00:02")
+    guests.call("VIF.add_to_other_config", guests.call("VIF.get_by_uuid", bad), "sdnctl:of-rules", "[not json")
+    run_cli("rule", "add", "--vif", good, "--deny", "--protocol", "udp", "--port", "161", config=lab.config_path)
+    wait_for(lambda: any("tp_dst=161" in f for f in flows(lab, "p1h1", bridge)), what="the good VIF's rule")
+    wait_for(lambda: bad in daemon.status().get("rule_errors", {}), what="the bad VIF's error in status")
+    assert "rules IGNORED" in run_cli("status", config=lab.config_path).stdout
+    assert daemon.proc.poll() is None
