@@ -129,6 +129,73 @@ def cmd_lab_status(args) -> int:
     return 0
 
 
+def _lab_pool(args, pool_name: str | None = None, host_name: str | None = None) -> dict:
+    """The lab state's entry of the pool named, or of the pool holding `host_name`."""
+    from sdnctl.errors import LabError
+    from sdnctl.lab.lab import read_state
+
+    for pool in read_state(Path(args.root), args.octet)["pools"]:
+        if pool["name"] == pool_name or any(h["name"] == host_name for h in pool["hosts"]):
+            return pool
+    raise LabError(f"no {'pool ' + pool_name if pool_name else 'host ' + str(host_name)} in the running lab; "
+                   "see `sdnctl lab status`")
+
+
+def _xapi_session(pool: dict):
+    import XenAPI
+
+    session = XenAPI.Session(pool["url"], ignore_ssl=True)  # the lab's own self-signed hosts
+    session.login_with_password(pool["username"], pool["password"], "1.0", "sdnctl-lab")
+    return session
+
+
+def cmd_lab_host(args) -> int:
+    """Scenario verbs on the running lab: join, eject, crash, recover."""
+    import ssl
+    import xmlrpc.client
+
+    from sdnctl.errors import LabError
+
+    pool = _lab_pool(args, pool_name=args.target if args.verb == "join" else None,
+                     host_name=None if args.verb == "join" else args.target)
+    proxy = xmlrpc.client.ServerProxy(pool["url"], context=ssl._create_unverified_context())
+    method = getattr(proxy.lab, f"host_{args.verb}")
+    result = method() if args.verb == "join" else method(args.target)
+    if result.get("Status") != "Success":
+        raise LabError(f"lab host {args.verb} {args.target}: {result.get('ErrorDescription')}")
+    print(f"host {result['Value'] if args.verb == 'join' else args.target}: {args.verb} done")
+    return 0
+
+
+def cmd_lab_vm(args) -> int:
+    """A guest VM on a host, with one VIF on a network, started (its namespace in --netns labs)."""
+    import ssl
+    import xmlrpc.client
+
+    from sdnctl.errors import LabError
+
+    pool = _lab_pool(args, host_name=args.host)
+    proxy = xmlrpc.client.ServerProxy(pool["url"], context=ssl._create_unverified_context())
+    created = proxy.lab.vm_create(args.name, args.ip or "")
+    if created.get("Status") != "Success":
+        raise LabError(f"lab vm: {created.get('ErrorDescription')}")
+    session = _xapi_session(pool)
+    try:
+        api = session.xenapi
+        networks = api.network.get_by_name_label(args.network)
+        if not networks:
+            raise LabError(f"no network {args.network!r} in {pool['name']}")
+        vif = api.VIF.create({"device": "0", "network": networks[0], "VM": created["Value"], "MAC": args.mac or "",
+                              "other_config": {}, "MTU": api.network.get_MTU(networks[0])})
+        api.VM.start_on(created["Value"], api.host.get_by_name_label(args.host)[0], False, False)
+        print(f"VM {args.name} ({api.VM.get_uuid(created['Value'])}) running on {args.host}, "
+              f"VIF {api.VIF.get_uuid(vif)} MAC {api.VIF.get_MAC(vif)}"
+              + (f", namespace sdnlab{args.octet}-vm-{api.VM.get_uuid(created['Value'])[:8]}" if args.ip else ""))
+    finally:
+        session.xenapi.session.logout()
+    return 0
+
+
 def cmd_demo(args) -> int:
     """The demo: a data-plane lab, the controller, a cross-pool network, failures; all torn down after."""
     from sdnctl.demo import run_demo
@@ -434,6 +501,19 @@ def build_parser() -> argparse.ArgumentParser:
                              '"hosts": [{"uuid", "name", "ovsdb", "netns"}]}]}')
     lab_options(status)
     status.set_defaults(func=cmd_lab_status)
+    host = lab_sub.add_parser("host", help="scenario verbs: a host joins a pool, is ejected, crashes or recovers")
+    host.add_argument("verb", choices=["join", "eject", "crash", "recover"])
+    host.add_argument("target", help="the pool (for join) or the host name (p1h2, ...)")
+    lab_options(host)
+    host.set_defaults(func=cmd_lab_host)
+    vm = lab_sub.add_parser("vm", help="start a guest VM with one VIF on a network (a namespace with --netns)")
+    vm.add_argument("--name", required=True)
+    vm.add_argument("--host", required=True, help="host name, e.g. p1h1")
+    vm.add_argument("--network", required=True, help="network name_label in that host's pool")
+    vm.add_argument("--ip", help="guest address with prefix, e.g. 192.0.2.10/24 (data-plane labs)")
+    vm.add_argument("--mac", help="VIF MAC (default: random)")
+    lab_options(vm)
+    vm.set_defaults(func=cmd_lab_vm)
     down = lab_sub.add_parser("down", help="stop the lab: every process, namespace and file it made (idempotent)")
     lab_options(down)
     down.set_defaults(func=cmd_lab_down)

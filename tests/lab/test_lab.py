@@ -120,3 +120,26 @@ def test_vms_ping_only_once_gre_ports_join_their_hosts():
     finally:
         lab.down()
     assert not any(ns.startswith("sdnlab63-") for ns in netns.list_namespaces())
+
+
+def test_lab_cli_scenario_verbs():
+    common = ["--octet", "64", "--root", str(ROOT)]
+    try:
+        assert sdnctl("lab", "up", "--pools", "1", "--hosts", "2", *common).returncode == 0
+        assert "p1h3: join done" in sdnctl("lab", "host", "join", "pool1", *common).stdout
+        assert len(lab_processes("sdnlab64")) == 6
+        assert sdnctl("lab", "host", "crash", "p1h2", *common).returncode == 0
+        assert len(lab_processes("sdnlab64")) == 4
+        assert sdnctl("lab", "host", "recover", "p1h2", *common).returncode == 0
+        assert len(lab_processes("sdnlab64")) == 6
+        created = sdnctl("lab", "vm", "--name", "g1", "--host", "p1h1", "--network",
+                         "Pool-wide network associated with eth0", "--mac", "02:00:00:00:00:42", *common)
+        assert created.returncode == 0, created.stderr
+        ports = subprocess.run(["ovs-vsctl", f"--db=unix:{ROOT}/sdnlab64/p1h1/db.sock", "--columns=name,external_ids",
+                                "list", "Interface"], capture_output=True, text=True).stdout
+        assert 'attached-mac="02:00:00:00:00:42"' in ports
+        missing = sdnctl("lab", "host", "crash", "p9h9", *common)
+        assert missing.returncode == 1 and "no host p9h9" in missing.stderr
+    finally:
+        sdnctl("lab", "down", *common)
+    assert lab_processes("sdnlab64") == []
