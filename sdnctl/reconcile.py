@@ -80,6 +80,7 @@ class Controller:
         self._host_certs: dict[str, str] = {}
         self._synced_flows: dict[str, frozenset] = {}
         self._openflow_keys: set[str] = set()
+        self.openflow_errors: dict[str, str] = {}
         self._center_writes: set[tuple[str, str]] = set()
         self._plugging: set[str] = set()
         self._tunnel_status_written: dict[str, dict] = {}
@@ -460,19 +461,20 @@ class Controller:
         for bridge, target in sorted(targets.items()):
             key = f"{uuid}/{bridge}"
             _, port, address = target.split(":")
-            await self.channel.ensure(key, address, int(port), pem)
-            self._openflow_keys.add(key)
             flows = wanted.get(bridge, frozenset())
-            if not self.channel.connected(key) or self._synced_flows.get(key) == flows:
-                continue
             try:
+                await self.channel.ensure(key, address, int(port), pem)
+                self._openflow_keys.add(key)
+                if not self.channel.connected(key) or self._synced_flows.get(key) == flows:
+                    continue
                 added, deleted = await self.channel.sync(key, flows)
             except OpenFlowError as exc:
-                self.host_errors[uuid] = f"OpenFlow {bridge}: {exc}"
+                self.openflow_errors[key] = str(exc)
                 log.warning("%s: OpenFlow %s: %s", switch.host_name, bridge, exc)
                 asyncio.get_running_loop().call_later(backoff_delay(1), self._dirty[uuid].set)
                 continue
             self._synced_flows[key] = flows
+            self.openflow_errors.pop(key, None)
             switch.stats["flows_added"] += added
             switch.stats["flows_deleted"] += deleted
             if added or deleted:
@@ -555,7 +557,8 @@ class Controller:
                            "error": self.host_errors.get(uuid) or sw.status_error(),
                            "openflow": {bridge: {"target": target,
                                                  "connected": bool(self.channel and self.channel.connected(f"{uuid}/{bridge}")),
-                                                 "error": self.channel.error(f"{uuid}/{bridge}") if self.channel else None}
+                                                 "error": self.openflow_errors.get(f"{uuid}/{bridge}")
+                                                 or (self.channel.error(f"{uuid}/{bridge}") if self.channel else None)}
                                         for bridge, target in (sw.controllers() if sw.connected else {}).items()},
                            "openflow_synced": self.openflow_synced(uuid), **sw.stats}
                     for uuid, sw in self.switches.items()}

@@ -16,23 +16,48 @@ import XenAPI
 from sdnctl.lab.lab import Lab
 
 ROOT = Path("/run/sdnctl-test")
-_octets = itertools.count(100 + os.getpid() % 20 * 5)
+OCTETS = range(100, 250)
+_next = itertools.count(os.getpid())
+
+
+def _claim_octet() -> tuple[int, Path]:
+    """A lab octet no other live test process holds (an O_EXCL claim file naming our pid)."""
+    ROOT.mkdir(parents=True, exist_ok=True)
+    for _ in range(len(OCTETS)):
+        octet = OCTETS[next(_next) % len(OCTETS)]
+        claim = ROOT / f"octet-{octet}.claim"
+        try:
+            fd = os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                holder = int(claim.read_text() or 0)
+                os.kill(holder, 0)
+                continue  # held by a live process
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                claim.unlink(missing_ok=True)  # its holder is gone
+                continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return octet, claim
+    raise RuntimeError("no free lab octet: too many concurrent test runs")
 
 
 @pytest.fixture
 def make_lab():
-    """Start labs on fresh loopback addresses; every one is torn down, even when the test fails."""
-    labs: list[Lab] = []
+    """Start labs on loopback addresses no concurrent run uses; each is torn down, even when the test fails."""
+    labs: list[tuple[Lab, Path]] = []
 
     def start(pools: int = 1, hosts: int = 3, dataplane: bool = False) -> Lab:
-        lab = Lab(pools=pools, hosts=hosts, dataplane=dataplane, octet=next(_octets), root=ROOT)
-        labs.append(lab)
+        octet, claim = _claim_octet()
+        lab = Lab(pools=pools, hosts=hosts, dataplane=dataplane, octet=octet, root=ROOT)
+        labs.append((lab, claim))
         lab.up()
         return lab
 
     yield start
-    for lab in labs:
+    for lab, claim in labs:
         lab.down()
+        claim.unlink(missing_ok=True)
 
 
 class Daemon:
