@@ -19,6 +19,7 @@ from sdnctl import certs
 from sdnctl.config import Config
 from sdnctl.flows import desired_flows
 from sdnctl.ipsec import REDACTOR, PskStore
+from sdnctl.metrics import MetricsServer
 from sdnctl.errors import OvsdbError, SdnctlError, XapiError
 from sdnctl.model import KEY_PREFIX, ClusterSnapshot, PortPlan
 from sdnctl import rules
@@ -77,6 +78,7 @@ class Controller:
         self.network_rules: dict = {}
         self.rule_errors: dict[str, str] = {}
         self.channel: FlowChannel | None = None
+        self.metrics: MetricsServer | None = None
         self._host_certs: dict[str, str] = {}
         self._synced_flows: dict[str, frozenset] = {}
         self._openflow_keys: set[str] = set()
@@ -116,6 +118,9 @@ class Controller:
             self._spawn("files", self._watch_files())
         if not self.dry_run:
             self._spawn("status", self._status_writer())
+            if self.config.metrics_listen:
+                self.metrics = MetricsServer(self.config.metrics_listen)
+                log.info("metrics on http://%s/metrics", self.config.metrics_listen)
         try:
             while True:
                 await self._recompute.wait()
@@ -129,6 +134,8 @@ class Controller:
                 await watcher.close()
             if self.channel is not None:
                 self.channel.stop()
+            if self.metrics is not None:
+                self.metrics.close()
 
     def _spawn(self, name: str, coro) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -523,7 +530,10 @@ class Controller:
             if self._status_due or time.monotonic() - last > STATUS_HEARTBEAT:
                 self._status_due = False
                 last = time.monotonic()
-                certs.write_public(path, json.dumps(self.status(), indent=2, sort_keys=True) + "\n")
+                status = self.status()
+                certs.write_public(path, json.dumps(status, indent=2, sort_keys=True) + "\n")
+                if self.metrics is not None:
+                    self.metrics.collector.status = status
 
     def status(self) -> dict:
         """Everything `sdnctl status` shows: pools, hosts, and per network desired vs observed."""
