@@ -27,3 +27,7 @@ class LabError(SdnctlError):
 
 class CertError(SdnctlError):
     """A certificate or key is missing, invalid, expired or exposed."""
+
+
+class OpenFlowError(SdnctlError):
+    """An OpenFlow connection, request or flow-mod failed; the message says which switch and why."""

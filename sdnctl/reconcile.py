@@ -24,7 +24,7 @@ from sdnctl.errors import OvsdbError, SdnctlError, XapiError
 from sdnctl.model import KEY_PREFIX, ClusterSnapshot, PortPlan
 from sdnctl import rules
 from sdnctl.openflow.channel import FlowChannel
-from sdnctl.openflow.errors import OpenFlowError
+from sdnctl.errors import OpenFlowError
 from sdnctl.ovsdb import tls
 from sdnctl.ovsdb.switch import HostSwitch
 from sdnctl.topology import (

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sdnctl.model import FlowSpec
 from sdnctl.openflow import codec, runtime
-from sdnctl.openflow.errors import OpenFlowError
+from sdnctl.errors import OpenFlowError
 
 log = logging.getLogger(__name__)
 

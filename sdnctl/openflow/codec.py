@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sdnctl.model import COOKIE_MASK, EGRESS_TABLE, SDNCTL_COOKIE, FlowSpec
 from sdnctl.openflow._osken import ofp, parser
-from sdnctl.openflow.errors import OpenFlowError
+from sdnctl.errors import OpenFlowError
 
 ACTIONS = ("normal", "drop", "next")
 

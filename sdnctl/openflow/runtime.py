@@ -28,7 +28,7 @@ from sdnctl.openflow._osken import (
     CONFIG_DISPATCHER, HANDSHAKE_DISPATCHER, app_manager, controller, ofp_event, ofp_handler, parser,
     set_ev_cls,
 )
-from sdnctl.openflow.errors import OpenFlowError
+from sdnctl.errors import OpenFlowError
 
 log = logging.getLogger(__name__)
 
