@@ -12,9 +12,13 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 from sdnctl.errors import SdnctlError
+
+# python-ovs imports eventlet only to check whether it is in use (it is not); silence its notice.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 LAB_START_TIMEOUT = 120.0
 LAB_STOP_TIMEOUT = 30.0
