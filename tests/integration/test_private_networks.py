@@ -387,3 +387,41 @@ def test_transport_pif_without_ip_makes_its_host_ineligible(make_lab, make_daemo
 
     wait_for(reported, what="status shows p1h3 ineligible")
     assert "INELIGIBLE" in run_cli("status", config=lab.config_path).stdout
+
+
+def test_a_host_refusing_the_transaction_is_retried_while_others_converge(make_lab, make_daemon):
+    lab = make_lab(pools=1, hosts=3)
+    daemon = make_daemon(lab)
+    names = ["p1h1", "p1h2", "p1h3"]
+    hosts = hosts_by_name(lab)
+    session = xapi(lab)
+    try:  # a network object first, so the squatter can sit on its bridge before sdnctl gets there
+        network = session.xenapi.network.create({"name_label": "pre", "name_description": "", "MTU": "1456",
+                                                 "other_config": {}, "tags": []})
+        bridge = session.xenapi.network.get_bridge(network)
+    finally:
+        session.xenapi.session.logout()
+    import uuid as uuidlib
+    net_id = str(uuidlib.uuid4())
+    squatter = tunnel_port_name(net_id, hosts["p1h1"]["uuid"])
+    lab.host("p1h3").vsctl("add-br", bridge, "--", "add-port", bridge, squatter)  # same name, not sdnctl's
+    session = xapi(lab)
+    try:
+        api = session.xenapi
+        api.network.set_other_config(network, {"sdnctl:private-network-uuid": net_id, "sdnctl:encapsulation": "gre",
+                                               "sdnctl:vni": "9", "sdnctl:topology": "mesh"})
+        for name in names:
+            api.tunnel.create(_pif(session, name, "eth0"), network, "gre")
+    finally:
+        session.xenapi.session.logout()
+    expected = expected_ports(lab, net_id, names, "mesh", None)
+    wait_for(lambda: converged(lab, {n: expected[n] for n in ("p1h1", "p1h2")} | {"p1h3": {}}),
+             what="the other hosts converge")
+
+    def refused():
+        host = next((h for h in daemon.status().get("hosts", {}).values() if h["name"] == "p1h3"), None)
+        return host and host["error"] and "transaction" in host["error"]
+
+    wait_for(refused, what="p1h3's refusal in status")
+    lab.host("p1h3").vsctl("del-port", squatter)
+    wait_for(lambda: converged(lab, expected), timeout=30, what="p1h3 converges after the conflict is gone")
