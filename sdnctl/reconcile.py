@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sdnctl import certs
 from sdnctl.config import Config
 from sdnctl.flows import desired_flows
+from sdnctl.events import EventPublisher
 from sdnctl.ipsec import REDACTOR, PskStore
 from sdnctl.metrics import MetricsServer
 from sdnctl.errors import OvsdbError, SdnctlError, XapiError
@@ -79,6 +80,8 @@ class Controller:
         self.rule_errors: dict[str, str] = {}
         self.channel: FlowChannel | None = None
         self.metrics: MetricsServer | None = None
+        self.events: EventPublisher | None = None
+        self._published_states: set[str] = set()
         self._host_certs: dict[str, str] = {}
         self._synced_flows: dict[str, frozenset] = {}
         self._openflow_keys: set[str] = set()
@@ -118,6 +121,9 @@ class Controller:
             self._spawn("files", self._watch_files())
         if not self.dry_run:
             self._spawn("status", self._status_writer())
+            if self.config.mqtt is not None:
+                self.events = EventPublisher(self.config.mqtt)
+                self._spawn("mqtt", self.events.run())
             if self.config.metrics_listen:
                 self.metrics = MetricsServer(self.config.metrics_listen)
                 log.info("metrics on http://%s/metrics", self.config.metrics_listen)
@@ -352,6 +358,8 @@ class Controller:
                 continue
             self._center_writes.add((network.id, center))
             log.info("network %s: star center is now host %s", network.name, self._host_name(center))
+            self._event("center", network=network.id, name=network.name, old=self._host_name(network.center or ""),
+                        new=self._host_name(center))
             self._background_task(self._write_center(network.id, center))
 
     async def _write_center(self, network_id: str, center: str) -> None:
@@ -392,6 +400,29 @@ class Controller:
             log.warning("%s", exc)
         finally:
             self._plugging.discard(pif_ref)
+
+    def _event(self, kind: str, **payload) -> None:
+        if self.events is not None:
+            self.events.event(f"events/{kind}", payload)
+
+    def _publish_state(self, status: dict) -> None:
+        """Retained MQTT state per pool, host and network (no secrets are in `status`); gone ones are cleared."""
+        states = {f"pool/{pool['name']}": {k: pool[k] for k in ("synced", "master_url", "error")}
+                  for pool in status["pools"]}
+        states |= {f"host/{uuid}": {k: host[k] for k in ("name", "connected", "error", "openflow")}
+                   for uuid, host in status["hosts"].items()}
+        for network in status["networks"]:
+            states[f"network/{network['id']}"] = {
+                **{k: network[k] for k in ("name", "encapsulation", "vni", "topology", "center_name", "error")},
+                "hosts": {h["name"]: {"eligible": h["eligible"],
+                                      "tunnels_up": sum(t["desired"] and t["observed"] for t in h["tunnels"]),
+                                      "tunnels_missing": sum(t["desired"] and not t["observed"] for t in h["tunnels"])}
+                          for h in network["hosts"]}}
+        for topic in self._published_states - set(states):
+            self.events.state(topic, None)
+        for topic, payload in states.items():
+            self.events.state(topic, payload)
+        self._published_states = set(states)
 
     def _host_name(self, uuid: str) -> str:
         host = self.hosts.get(uuid)
@@ -445,6 +476,8 @@ class Controller:
             self.last_commit_at = time.time()
             log.info("%s: +%d -%d ~%d tunnel ports", switch.host_name, len(plan.add), len(plan.delete),
                      len(plan.modify))
+            self._event("tunnels", host=uuid, name=switch.host_name, added=len(plan.add), deleted=len(plan.delete),
+                        modified=len(plan.modify))
 
     def _controlled_bridges(self, uuid: str, switch: HostSwitch) -> set[str]:
         """Bridges that get sdnctl's OpenFlow controller: private networks', any carrying a ruled VIF,
@@ -534,6 +567,8 @@ class Controller:
                 certs.write_public(path, json.dumps(status, indent=2, sort_keys=True) + "\n")
                 if self.metrics is not None:
                     self.metrics.collector.status = status
+                if self.events is not None:
+                    self._publish_state(status)
 
     def status(self) -> dict:
         """Everything `sdnctl status` shows: pools, hosts, and per network desired vs observed."""
@@ -593,4 +628,6 @@ class Controller:
             "hosts": switches,
             "networks": networks,
             "rule_errors": self.rule_errors,
+            "mqtt": {"connected": self.events.connected, "published": self.events.published,
+                     "dropped": self.events.dropped} if self.events else {},
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib.request
 
 from tests.integration.test_private_networks import converged, create_network, expected_ports
+from tests.integration.test_events import broker  # noqa: F401 (the real mosquitto fixture)
 from tests.waiting import wait_for
 
 
@@ -36,3 +37,46 @@ def test_metrics_describe_pools_hosts_and_tunnels(make_lab, make_daemon):
     assert 'sdnctl_host_ovsdb_connected{host="p1h1"} 1.0' in text
     assert 'sdnctl_network_error{network="net1"} 0.0' in text
     assert "sdnctl_client_certificate_days_left" in text
+
+
+async def test_mqtt_carries_network_state_and_center_events(make_lab, make_daemon, broker):
+    import json
+
+    from tests.integration.test_events import PREFIX, subscribed
+
+    lab = make_lab(pools=1, hosts=3)
+    enable(lab, "mqtt", f'host = "127.0.0.1"\nport = {broker.port}\ntopic_prefix = "{PREFIX}"')
+    daemon = make_daemon(lab)
+    async with subscribed(broker) as received:
+        net_id = create_network(lab, topology="star", center="p1h2")
+
+        def network_state():
+            messages = [json.loads(p) for t, p in received if t == f"{PREFIX}/network/{net_id}" and p]
+            return messages and messages[-1]["center_name"] == "p1h2" and all(
+                h["tunnels_up"] >= 1 for h in messages[-1]["hosts"].values()) and messages[-1]
+
+        await wait_async(network_state, what="retained network state with its tunnels up")
+        lab.host_crash("p1h2")
+
+        def center_event():
+            return [json.loads(p) for t, p in received if t == f"{PREFIX}/events/center" and json.loads(p)["old"] == "p1h2"]
+
+        moved = await wait_async(center_event, what="a center event")
+        assert moved[0]["name"] == "net1" and moved[0]["new"] in ("p1h1", "p1h3")
+        assert any(t == f"{PREFIX}/status" and p == b"online" for t, p in received)
+    daemon.kill(15)
+    text = "".join(p.decode(errors="replace") for _, p in received)
+    assert "psk" not in text and "password" not in text
+
+
+async def wait_async(probe, *, timeout: float = 20.0, what: str):
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
