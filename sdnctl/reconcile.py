@@ -119,7 +119,6 @@ class Controller:
         self._spawn("resync", self._periodic_resync())
         if not self.dry_run:
             self._spawn("files", self._watch_files())
-        if not self.dry_run:
             self._spawn("status", self._status_writer())
             if self.config.mqtt is not None:
                 self.events = EventPublisher(self.config.mqtt)
