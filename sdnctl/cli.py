@@ -242,7 +242,7 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _network_request(args):
+def _network_request(args, config):
     from sdnctl.errors import ConfigError
     from sdnctl.networks import CreateRequest
 
@@ -250,7 +250,8 @@ def _network_request(args):
         raise ConfigError("--ipsec cert is not supported: it needs a private key placed on every host's file "
                           "system, which XAPI offers no call for; use --ipsec psk (the default)")
     return CreateRequest(name=args.name, pools=tuple(args.pool), pif_device=args.pif_device,
-                         encapsulation=args.encapsulation, topology=args.topology, vlan=args.vlan,
+                         encapsulation=args.encapsulation or config.encapsulation,
+                         topology=args.topology or config.topology, vlan=args.vlan,
                          preferred_center=args.preferred_center, vni=args.vni, mtu=args.mtu,
                          encrypted=args.encrypt)
 
@@ -261,7 +262,7 @@ def cmd_network(args) -> int:
 
     config = _config(args)
     if args.network_command == "create":
-        request = _network_request(args)
+        request = _network_request(args, config)
         networks.validate(request)
         with networks.Pools(config, list(request.pools)) as pools:
             networks.create(pools, request, print)
@@ -545,10 +546,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--pif-device", required=True,
                         help="the NIC tunnels leave from on every host, e.g. eth1; its PIF needs an IP")
     create.add_argument("--vlan", type=int, help="use the VLAN PIF with this tag on that device")
-    create.add_argument("--encapsulation", choices=["gre", "vxlan"], default="gre", help="default %(default)s")
-    create.add_argument("--topology", choices=["star", "mesh"], default="star",
+    create.add_argument("--encapsulation", choices=["gre", "vxlan"],
+                        help="default: the config's [defaults] encapsulation (gre unless set)")
+    create.add_argument("--topology", choices=["star", "mesh"],
                         help="star: every host tunnels to one center (XO-compatible); mesh: every pair "
-                             "(default %(default)s)")
+                             "(default: the config's [defaults] topology, star unless set)")
     create.add_argument("--preferred-center", help="host name or uuid to be the star's center while eligible")
     create.add_argument("--vni", type=int, help="the tunnel key; default: the lowest unused")
     create.add_argument("--mtu", default="auto",
