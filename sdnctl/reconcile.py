@@ -197,6 +197,15 @@ class Controller:
             if switch.stats["connects"] == connects:
                 log.error("%s: did not reconnect with the new certificate: %s", switch.host_name,
                           switch.status_error())
+        if self.channel is not None:
+            # OpenFlow links load their credentials when ensured: forget them and the workers
+            # dial again with the new certificate (the switches keep their flows meanwhile).
+            for key in sorted(self._openflow_keys):
+                await self.channel.forget(key)
+                self._synced_flows.pop(key, None)
+            self._openflow_keys.clear()
+            for dirty in self._dirty.values():
+                dirty.set()
 
     def _pool_changed(self, pool: str) -> None:
         self.last_event_at = time.time()

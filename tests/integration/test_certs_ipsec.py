@@ -95,6 +95,8 @@ def test_rotation_reconnects_every_host_and_keeps_the_tunnels(make_lab, make_dae
                 and all(h["connects"] >= 2 and h["connected"] for h in status["hosts"].values()))
 
     wait_for(reconnected, timeout=30, what="every host reconnected with the new certificate")
+    wait_for(lambda: all(of["connected"] for h in daemon.status()["hosts"].values() for of in h["openflow"].values()),
+             what="OpenFlow channels back with the new certificate")
     assert interface_uuids(lab, names) == before_uuids
     assert "rotated" in daemon.log_text()
 
@@ -157,3 +159,10 @@ def test_rekey_refuses_an_unencrypted_network(make_lab):
     session.xenapi.session.logout()
     result = run_cli("network", "rekey", "plain", config=lab.config_path, check=False)
     assert result.returncode == 1 and "not encrypted" in result.stderr
+
+
+def test_an_mtu_above_the_encapsulation_limit_is_warned_about(make_lab):
+    lab = make_lab(pools=1, hosts=1)
+    out = run_cli("network", "create", "--name", "big", "--pool", "pool1", "--pif-device", "eth0",
+                  "--encrypt", "--mtu", "1500", config=lab.config_path).stdout
+    assert "warning: MTU 1500 exceeds what gre + IPsec carries over a 1500-byte transport" in out and "(1410)" in out
