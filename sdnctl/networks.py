@@ -162,18 +162,20 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
             created.append((pool, ref))
             for host_name, (pif_ref, pif) in sorted(pifs.items()):
                 if not pif["IP"]:
-                    say(f"warning: {pool}/{host_name}: {request.pif_device} has no IP; the host joins the "
-                        "network once it gets one")
+                    say(f"warning: {pool}/{host_name}: {request.pif_device} has no IP, so XAPI cannot create its "
+                        "tunnel and the host stays out of this network; give that PIF an IP first "
+                        "(`xe pif-reconfigure-ip`) and recreate the network to include it")
                 try:
                     api.tunnel.create(pif_ref, ref, request.encapsulation)
                 except XenAPI.Failure as exc:
                     if exc.details[0] != "TRANSPORT_PIF_NOT_CONFIGURED":
                         raise
             say(f"{pool}: network {request.name} ({api.network.get_bridge(ref)}) with {len(pifs)} tunnel(s)")
-    except XenAPI.Failure as exc:
+    except (XenAPI.Failure, OSError) as exc:
         for pool, ref in reversed(created):
             _destroy(pools.api(pool), ref)
-        raise XapiError(f"creating {request.name!r} failed, nothing was left behind: {exc.details}") from None
+        detail = exc.details if isinstance(exc, XenAPI.Failure) else exc
+        raise XapiError(f"creating {request.name!r} failed, nothing was left behind: {detail}") from None
     say(f"created private network {request.name} ({net_id}): {request.encapsulation} VNI {vni}, "
         f"{request.topology}, MTU {mtu}")
     return net_id
