@@ -156,6 +156,7 @@ class Controller:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._task_ended)
 
     async def _periodic_resync(self) -> None:
         while True:
@@ -188,15 +189,16 @@ class Controller:
             return
         log.info("client certificate rotated; reconnecting host by host")
         loop = asyncio.get_running_loop()
-        for switch in list(self.switches.values()):
+        for switch in [sw for sw in self.switches.values() if sw.connected]:
             connects = switch.stats["connects"]
             switch.reconnect()
             deadline = loop.time() + RECONNECT_TIMEOUT
             while switch.stats["connects"] == connects and loop.time() < deadline:
                 await asyncio.sleep(0.05)
             if switch.stats["connects"] == connects:
-                log.error("%s: did not reconnect with the new certificate: %s", switch.host_name,
-                          switch.status_error())
+                log.error("%s: did not reconnect with the new certificate (%s); not moving the other hosts to it",
+                          switch.host_name, switch.status_error())
+                return
         if self.channel is not None:
             # OpenFlow links load their credentials when ensured: forget them and the workers
             # dial again with the new certificate (the switches keep their flows meanwhile).
@@ -330,6 +332,7 @@ class Controller:
                 if pem is None:
                     continue
                 self._host_certs[uuid] = pem
+                self.host_errors.pop(uuid, None)
                 tls.pin(f"{host.address}:{self.config.ovsdb_port}", pem)
                 switch = HostSwitch(uuid, host.name, host.address, self.config.ovsdb_port, self._switch_changed)
                 self.switches[uuid] = switch
@@ -371,16 +374,18 @@ class Controller:
             self._background_task(self._write_center(network.id, center))
 
     async def _write_center(self, network_id: str, center: str) -> None:
-        for watcher in self.watchers.values():
-            for ref, record in watcher.records.get("network", {}).items():
-                if private_network_id(record.get("other_config", {})) != network_id:
-                    continue
-                try:
-                    await watcher.call("network.remove_from_other_config", ref, KEY_PREFIX + "center")
-                    await watcher.call("network.add_to_other_config", ref, KEY_PREFIX + "center", center)
-                except XapiError as exc:
-                    log.warning("network %s: could not record the center: %s", network_id, exc)
-        self._center_writes.discard((network_id, center))
+        try:
+            for watcher in self.watchers.values():
+                for ref, record in list(watcher.records.get("network", {}).items()):  # events change it meanwhile
+                    if private_network_id(record.get("other_config", {})) != network_id:
+                        continue
+                    try:
+                        await watcher.call("network.remove_from_other_config", ref, KEY_PREFIX + "center")
+                        await watcher.call("network.add_to_other_config", ref, KEY_PREFIX + "center", center)
+                    except XapiError as exc:
+                        log.warning("network %s: could not record the center: %s", network_id, exc)
+        finally:
+            self._center_writes.discard((network_id, center))
 
     def _plug_access_pifs(self) -> None:
         """Plug a managed network's tunnel access PIF once its transport PIF is back (XAPI won't)."""
@@ -467,6 +472,7 @@ class Controller:
                 self.plans[uuid] = plan
                 continue
             if plan.empty:
+                self.host_errors.pop(uuid, None)
                 await self._write_tunnel_status(uuid)
                 await self._sync_flows(uuid, switch, controlled)
                 continue
@@ -543,7 +549,7 @@ class Controller:
         desired = self.desired.tunnels.get(uuid, frozenset())
         vni = {n.id: n.vni for n in self.snapshot.networks}
         records = watcher.records
-        for tref, tunnel in records.get("tunnel", {}).items():
+        for tref, tunnel in list(records.get("tunnel", {}).items()):  # events change it across the awaits
             access = records.get("pif", {}).get(tunnel.get("access_PIF"), {})
             network = records.get("network", {}).get(access.get("network"), {})
             net_id = private_network_id(network.get("other_config", {}))
