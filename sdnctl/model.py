@@ -105,10 +105,12 @@ class PortPlan:
     modify: tuple[TunnelSpec, ...] = ()
     set_controllers: tuple[tuple[str, str], ...] = ()
     remove_controllers: tuple[str, ...] = ()
+    enable_rstp: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.add or self.delete or self.modify or self.set_controllers or self.remove_controllers)
+        return not (self.add or self.delete or self.modify or self.set_controllers or self.remove_controllers
+                    or self.enable_rstp)
 
 
 @dataclass(frozen=True)

@@ -467,7 +467,8 @@ class Controller:
                                        self.config.openflow_port)
             plan = plan_ports(self.desired.tunnels.get(uuid, ()), switch.owned_ports(),
                               bridges=switch.bridges(), frozen_networks=self._frozen_networks(switch),
-                              controllers=targets, observed_controllers=switch.controllers())
+                              controllers=targets, observed_controllers=switch.controllers(),
+                              rstp=self.desired.rstp_bridges.get(uuid, ()), observed_rstp=switch.rstp_bridges())
             if self.dry_run:
                 self.plans[uuid] = plan
                 continue

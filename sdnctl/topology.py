@@ -9,7 +9,7 @@ import re
 import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sdnctl.model import (
     ENCAPSULATIONS, KEY_PREFIX, MAX_KEY, TOPOLOGIES, XO_PREFIX,
@@ -29,6 +29,7 @@ class DesiredState:
     tunnels: Mapping[str, frozenset[TunnelSpec]]
     centers: Mapping[str, str | None]
     frozen_networks: frozenset[str]
+    rstp_bridges: Mapping[str, frozenset[str]] = field(default_factory=dict)  # host -> bridges needing RSTP
 
 
 # --- records -> private networks -----------------------------------------------------------
@@ -172,6 +173,7 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
     psks = psks or {}
     tunnels: dict[str, set[TunnelSpec]] = defaultdict(set)
     centers: dict[str, str | None] = {}
+    rstp: dict[str, set[str]] = defaultdict(set)
     frozen = set()
     for network in snapshot.networks:
         for ep in network.endpoints:
@@ -181,6 +183,11 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
             continue
         center = elect_center(network) if network.topology == "star" else None
         centers[network.id] = center
+        if network.topology == "mesh":
+            # Three or more hosts joined pairwise form loops; NORMAL would flood a broadcast around
+            # them for ever. RSTP blocks the redundant tunnels and unblocks one when a path fails.
+            for ep in network.endpoints:
+                rstp[ep.host_uuid].add(ep.bridge)
         for local, remote in _pairs(network, center):
             tunnels[local.host_uuid].add(TunnelSpec(
                 name=tunnel_port_name(network.id, remote.host_uuid), bridge=local.bridge,
@@ -190,7 +197,7 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
                 psk=psks.get(network.id) if network.encrypted else None,
             ))
     return DesiredState(tunnels={h: frozenset(t) for h, t in tunnels.items()}, centers=centers,
-                        frozen_networks=frozenset(frozen))
+                        frozen_networks=frozenset(frozen), rstp_bridges={h: frozenset(b) for h, b in rstp.items()})
 
 
 # --- desired vs observed -------------------------------------------------------------------
@@ -203,7 +210,8 @@ def _matches(spec: TunnelSpec, port: ObservedPort) -> bool:
 def plan_ports(desired: Iterable[TunnelSpec], observed: Iterable[ObservedPort], *,
                bridges: Iterable[str], frozen_networks: Iterable[str] = (),
                controllers: Mapping[str, str] | None = None,
-               observed_controllers: Mapping[str, str] | None = None) -> PortPlan:
+               observed_controllers: Mapping[str, str] | None = None,
+               rstp: Iterable[str] = (), observed_rstp: Iterable[str] = ()) -> PortPlan:
     """The smallest change that makes a host's sdnctl-owned ports equal `desired`.
 
     Ports of frozen (malformed) networks are left as they are; desired ports on a bridge
@@ -235,8 +243,10 @@ def plan_ports(desired: Iterable[TunnelSpec], observed: Iterable[ObservedPort], 
         have = dict(observed_controllers or {})
         set_controllers = [(b, t) for b, t in sorted(controllers.items()) if b in present and have.get(b) != t]
         remove_controllers = sorted(b for b in have if b not in controllers and b in present)
+    enable_rstp = tuple(sorted(set(rstp) & present - set(observed_rstp)))
     return PortPlan(add=tuple(add), delete=tuple(delete), modify=tuple(modify),
-                    set_controllers=tuple(set_controllers), remove_controllers=tuple(remove_controllers))
+                    set_controllers=tuple(set_controllers), remove_controllers=tuple(remove_controllers),
+                    enable_rstp=enable_rstp)
 
 
 # --- OpenFlow controller listeners ----------------------------------------------------------

@@ -33,7 +33,7 @@ TRANSACTION_TIMEOUT = 15.0
 BACKOFF_MIN_MS, BACKOFF_MAX_MS = 500, 8000
 TABLES = {
     "Open_vSwitch": ["bridges"],
-    "Bridge": ["name", "ports", "external_ids", "controller", "fail_mode", "protocols"],
+    "Bridge": ["name", "ports", "external_ids", "controller", "fail_mode", "protocols", "rstp_enable"],
     "Port": ["name", "interfaces", "external_ids"],
     "Interface": ["name", "type", "options", "external_ids", "ofport", "error", "status"],
     "Controller": ["target", "external_ids", "is_connected"],
@@ -227,6 +227,10 @@ class HostSwitch:
         return {bridge.name: row.target for bridge in self.idl.tables["Bridge"].rows.values()
                 for row in bridge.controller if row.external_ids.get(OWNER_CONTROLLER) == "true"}
 
+    def rstp_bridges(self) -> set[str]:
+        """Bridges with RSTP enabled."""
+        return {row.name for row in self.idl.tables["Bridge"].rows.values() if row.rstp_enable}
+
     def _port_bridges(self) -> dict:
         return {port.uuid: bridge.name for bridge in self.idl.tables["Bridge"].rows.values() for port in bridge.ports}
 
@@ -283,6 +287,8 @@ class HostSwitch:
             port.external_ids = _owner_ids(spec)
             bridges[spec.bridge].addvalue("ports", port.uuid)
         self._plan_controllers(txn, bridges, plan)
+        for name in plan.enable_rstp:
+            bridges[name].rstp_enable = True
         status = await self._commit(txn)
         if status != ovs.db.idl.Transaction.SUCCESS and status != ovs.db.idl.Transaction.UNCHANGED:
             raise OvsdbError(f"{self.host_name}: transaction {status}: {txn.get_error() or ''}".rstrip(": "))
