@@ -443,7 +443,7 @@ class Controller:
 
     # --- per-host worker ----------------------------------------------------------------
     def _frozen_networks(self, switch: HostSwitch) -> frozenset[str]:
-        """Networks whose ports must not be deleted now: malformed ones, and all while a pool is unknown.
+        """Networks whose ports must not change now: malformed ones, and all while a pool is unknown.
 
         A pool that has not answered since sdnctl started may hold the far end of any tunnel;
         deleting on a partial picture would cut traffic that was flowing.
@@ -465,8 +465,14 @@ class Controller:
             controlled = self._controlled_bridges(uuid, switch)
             targets = openflow_targets(controlled, switch.controllers(), switch.target.rsplit(":", 1)[0],
                                        self.config.openflow_port)
-            plan = plan_ports(self.desired.tunnels.get(uuid, ()), switch.owned_ports(),
-                              bridges=switch.bridges(), frozen_networks=self._frozen_networks(switch),
+            frozen = self._frozen_networks(switch)
+            desired = self.desired.tunnels.get(uuid, frozenset())
+            if not self.pools_synced_once:
+                # A pool we have not heard from may hold the far end (or the center) of any network
+                # this host already carries: leave those exactly as they are, add only new ones.
+                desired = [spec for spec in desired if spec.network_id not in frozen]
+            plan = plan_ports(desired, switch.owned_ports(),
+                              bridges=switch.bridges(), frozen_networks=frozen,
                               controllers=targets, observed_controllers=switch.controllers(),
                               rstp=self.desired.rstp_bridges.get(uuid, ()), observed_rstp=switch.rstp_bridges())
             if self.dry_run:

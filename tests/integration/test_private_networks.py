@@ -425,3 +425,29 @@ def test_a_host_refusing_the_transaction_is_retried_while_others_converge(make_l
     wait_for(refused, what="p1h3's refusal in status")
     lab.host("p1h3").vsctl("del-port", squatter)
     wait_for(lambda: converged(lab, expected), timeout=30, what="p1h3 converges after the conflict is gone")
+
+
+def test_restart_with_a_pool_unreachable_changes_nothing_until_it_answers(make_lab, make_daemon):
+    lab = make_lab(pools=2, hosts=2)
+    daemon = make_daemon(lab)
+    names = ["p1h1", "p1h2", "p2h1", "p2h2"]
+    net_id = create_network(lab, pools=("pool1", "pool2"), topology="star", center="p2h1")
+    wait_for(lambda: converged(lab, expected_ports(lab, net_id, names, "star", "p2h1")), what="cross-pool star")
+    before = interface_uuids(lab, names)
+    daemon.kill()
+    (daemon.state_dir / "status.json").unlink(missing_ok=True)
+    lab.pools["pool2"].sim.stop()  # pool2's XAPI (and so the center's pool) is unreachable
+    daemon.start()
+
+    def pool1_handled():
+        status = daemon.status()
+        hosts = [h for h in status.get("hosts", {}).values() if h["name"].startswith("p1")]
+        pools = {p["name"]: p["synced"] for p in status.get("pools", [])}
+        return pools == {"pool1": True, "pool2": False} and len(hosts) == 2 and all(h["connected"] for h in hosts)
+
+    wait_for(pool1_handled, what="pool1 reconciled while pool2 is away")
+    assert interface_uuids(lab, names) == before  # no second center, nothing torn down
+    lab.pools["pool2"].sim.start()
+    wait_for(lambda: all(p["synced"] for p in daemon.status().get("pools", [])), what="pool2 back")
+    wait_for(lambda: converged(lab, expected_ports(lab, net_id, names, "star", "p2h1")), what="still the same star")
+    assert interface_uuids(lab, names) == before
