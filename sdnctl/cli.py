@@ -351,7 +351,8 @@ def cmd_certs(args) -> int:
     async def per_pool(pool):
         call = PoolWatcher(pool, lambda _: None).call
         if args.certs_command == "install":
-            return await ensure_trust(call, pool.name, ca_pem, override=args.override, config_path=str(config.path))
+            return await ensure_trust(call, pool.name, ca_pem, override=args.override, config_path=str(config.path),
+                                      replace_unverifiable=args.override)
         return await installed_fingerprint(call)
 
     async def all_pools():
@@ -406,6 +407,11 @@ def cmd_plan(args) -> int:
         return controller
 
     controller = asyncio.run(main())
+    unsynced = [w.name for w in controller.watchers.values() if not w.resyncs]
+    if unsynced:
+        print(f"cannot plan: pool(s) {', '.join(unsynced)} did not answer within {args.timeout:.0f}s; "
+              "a plan without them would be wrong", file=sys.stderr)
+        return 1
     changes = 0
     for uuid, switch in sorted(controller.switches.items(), key=lambda kv: kv[1].host_name):
         plan = controller.plans.get(uuid)

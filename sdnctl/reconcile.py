@@ -324,6 +324,10 @@ class Controller:
             host = self.hosts[uuid]
             switch = self.switches.get(uuid)
             died = any(self._tasks[key].done() for key in (f"ovsdb:{uuid}", f"worker:{uuid}") if key in self._tasks)
+            if switch is not None and "does not match" in (switch.status_error() or ""):
+                # The host may have a new certificate (xe host-refresh-server-certificate): ask XAPI again.
+                pem = await self._server_certificate(host)
+                died = died or (pem is not None and pem != self._host_certs.get(uuid))
             if switch is not None and (died or switch.target != f"{host.address}:{self.config.ovsdb_port}"):
                 await self._drop_switch(uuid)
                 switch = None

@@ -73,13 +73,18 @@ def conflict_message(pool: str, ours: str, theirs: str | None, config_path: str)
             f"`sdnctl certs install --override --pool {pool}`")
 
 
-async def ensure_trust(call: Call, pool: str, ca_pem: str, *, override: bool, config_path: str) -> PoolTrust:
-    """Install sdnctl's CA in the pool if absent, replace a different one only with `override`, then sync."""
+async def ensure_trust(call: Call, pool: str, ca_pem: str, *, override: bool, config_path: str,
+                       replace_unverifiable: bool = False) -> PoolTrust:
+    """Install sdnctl's CA in the pool if absent, replace a different one only with `override`, then sync.
+
+    A CA whose content this XAPI cannot show is replaced only when asked explicitly
+    (`replace_unverifiable`, the CLI's --override): the daemon would otherwise reinstall it on every resync.
+    """
     ours = certs.fingerprint(ca_pem)
     present, theirs = await installed_fingerprint(call)
     if present and certs.same_fingerprint(theirs, ours):
         return PoolTrust(pool, "trusted", ours, theirs)
-    if present and not override:
+    if present and (not override or theirs is None and not replace_unverifiable):
         if theirs is None:
             return PoolTrust(pool, "unverifiable", ours, None,
                              f"pool {pool} has a {certs.POOL_CA_NAME} but this XAPI cannot tell whose; if its hosts "
