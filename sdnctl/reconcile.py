@@ -296,7 +296,12 @@ class Controller:
         psks = {}
         for network in self.snapshot.networks:
             if network.encrypted and not network.error:
-                psk = self.psks.get(network.id) if self.dry_run else self.psks.get_or_create(network.id)
+                try:
+                    psk = self.psks.get(network.id) if self.dry_run else self.psks.get_or_create(network.id)
+                except OSError as exc:  # without its key the network stays frozen, the others go on
+                    log.error("network %s: cannot read or create its IPsec key in %s: %s", network.name,
+                              self.psks.dir, exc)
+                    continue
                 if psk:
                     REDACTOR.add(psk)
                     psks[network.id] = psk
@@ -589,7 +594,10 @@ class Controller:
                 self._status_due = False
                 last = time.monotonic()
                 status = self.status()
-                certs.write_public(path, json.dumps(status, indent=2, sort_keys=True) + "\n")
+                try:
+                    certs.write_public(path, json.dumps(status, indent=2, sort_keys=True) + "\n")
+                except OSError as exc:  # e.g. a full disk: keep serving metrics and MQTT, and say so
+                    log.error("cannot write %s: %s", path, exc)
                 if self.metrics is not None:
                     self.metrics.collector.status = status
                 if self.events is not None:
