@@ -619,3 +619,25 @@ def test_plan_converges_in_one_step(desired, ports, bridges, frozen):
         assert port.network_id not in frozen or port.name in {s.name for s in desired}
         assert port.name not in waiting
     assert all(s.bridge in bridges for s in (*plan.add, *plan.modify))
+
+
+# --- RSTP on mesh bridges -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("topology", "expected"), [
+    ("mesh", {H1: frozenset({"xapi1"}), H2: frozenset({"xapi1"}), H3: frozenset({"xapi1"})}),
+    ("star", {}),
+], ids=["mesh-needs-rstp", "star-is-a-tree"])
+def test_rstp_only_on_mesh_bridges(topology, expected):
+    snapshot = ClusterSnapshot((network(endpoint(H1), endpoint(H2), endpoint(H3), topology=topology),))
+    assert dict(desired_tunnels(snapshot).rstp_bridges) == expected
+
+
+@pytest.mark.parametrize(("wanted", "present", "enabled", "expected"), [
+    ({"xapi1"}, {"xapi1"}, set(), ("xapi1",)),
+    ({"xapi1"}, {"xapi1"}, {"xapi1"}, ()),
+    ({"xapi1"}, set(), set(), ()),
+], ids=["enable", "already-on", "bridge-not-there-yet"])
+def test_plan_enables_rstp_once(wanted, present, enabled, expected):
+    plan = plan_ports((), (), bridges=present, rstp=wanted, observed_rstp=enabled)
+    assert plan.enable_rstp == expected
+    assert plan.empty == (not expected)
