@@ -20,23 +20,25 @@ def ping(vm_ns: str, address: str) -> bool:
                           capture_output=True).returncode == 0
 
 
+def boot_guest(lab, network_name: str, host_name: str, ip: str) -> tuple[str, str]:
+    """A VM with one VIF on the network, started on the host: (its namespace, its VIF uuid)."""
+    pool = "pool" + host_name[1]
+    session = xapi(lab, pool)
+    api = session.xenapi
+    try:
+        vm = lab.pools[pool].sim.create_vm(f"vm-{host_name}", f"{ip}/24")
+        vif = api.VIF.create({"device": "0", "network": api.network.get_by_name_label(network_name)[0], "VM": vm,
+                              "other_config": {}, "MTU": "1400",
+                              "MAC": "02:00:00:00:%02x:%02x" % (int(host_name[1]), int(host_name[3]))})
+        api.VM.start_on(vm, api.host.get_by_name_label(host_name)[0], False, False)
+        return lab.host(host_name).vm_netns(api.VM.get_uuid(vm)), api.VIF.get_uuid(vif)
+    finally:
+        api.session.logout()
+
+
 def start_guests(lab, network_name: str) -> dict[str, str]:
     """One VM per host in GUESTS, on the private network; host name -> the VM's namespace."""
-    namespaces = {}
-    for host_name, ip in GUESTS.items():
-        pool = "pool" + host_name[1]
-        session = xapi(lab, pool)
-        api = session.xenapi
-        try:
-            vm = lab.pools[pool].sim.create_vm(f"vm-{host_name}", f"{ip}/24")
-            network = api.network.get_by_name_label(network_name)[0]
-            api.VIF.create({"device": "0", "network": network, "VM": vm, "other_config": {},
-                            "MAC": "02:00:00:00:%02x:%02x" % (int(host_name[1]), int(host_name[3])), "MTU": "1400"})
-            api.VM.start_on(vm, api.host.get_by_name_label(host_name)[0], False, False)
-            namespaces[host_name] = lab.host(host_name).vm_netns(api.VM.get_uuid(vm))
-        finally:
-            api.session.logout()
-    return namespaces
+    return {host_name: boot_guest(lab, network_name, host_name, ip)[0] for host_name, ip in GUESTS.items()}
 
 
 def all_ping(namespaces: dict[str, str]) -> bool:
@@ -69,20 +71,9 @@ def test_rules_stop_and_restore_real_traffic(make_lab, make_daemon):
     make_daemon(lab)
     run_cli("network", "create", "--name", "dp", "--pool", "pool1", "--pif-device", "eth1", "--topology", "mesh",
             config=lab.config_path)
-    session = xapi(lab)
-    api = session.xenapi
     vms, vifs = {}, {}
-    try:
-        network = api.network.get_by_name_label("dp")[0]
-        for index, host_name in ((1, "p1h1"), (2, "p1h2")):
-            vm = lab.pools["pool1"].sim.create_vm(f"vm{index}", f"192.0.2.{index}/24")
-            vif = api.VIF.create({"device": "0", "network": network, "VM": vm, "other_config": {}, "MTU": "1400",
-                                  "MAC": f"02:00:00:00:01:0{index}"})
-            api.VM.start_on(vm, api.host.get_by_name_label(host_name)[0], False, False)
-            vms[index] = lab.host(host_name).vm_netns(api.VM.get_uuid(vm))
-            vifs[index] = api.VIF.get_uuid(vif)
-    finally:
-        api.session.logout()
+    for index, host_name in ((1, "p1h1"), (2, "p1h2")):
+        vms[index], vifs[index] = boot_guest(lab, "dp", host_name, f"192.0.2.{index}")
     wait_for(lambda: ping(vms[1], "192.0.2.2"), timeout=30, what="ping before any rule")
     run_cli("rule", "add", "--vif", vifs[2], "--deny", "--protocol", "icmp", config=lab.config_path)
     wait_for(lambda: not ping(vms[1], "192.0.2.2"), what="deny icmp stops ping")
@@ -109,20 +100,12 @@ def test_a_three_host_mesh_runs_rstp_and_carries_traffic_without_a_storm(make_la
     make_daemon(lab)
     run_cli("network", "create", "--name", "mesh", "--pool", "pool1", "--pif-device", "eth1", "--topology", "mesh",
             config=lab.config_path)
+    vms = {index: boot_guest(lab, "mesh", f"p1h{index}", f"192.0.2.{index}")[0] for index in (1, 2, 3)}
     session = xapi(lab)
-    api = session.xenapi
-    vms = {}
     try:
-        network = api.network.get_by_name_label("mesh")[0]
-        bridge = api.network.get_bridge(network)
-        for index in (1, 2, 3):
-            vm = lab.pools["pool1"].sim.create_vm(f"vm{index}", f"192.0.2.{index}/24")
-            api.VIF.create({"device": "0", "network": network, "VM": vm, "other_config": {}, "MTU": "1400",
-                            "MAC": f"02:00:00:00:02:0{index}"})
-            api.VM.start_on(vm, api.host.get_by_name_label(f"p1h{index}")[0], False, False)
-            vms[index] = lab.host(f"p1h{index}").vm_netns(api.VM.get_uuid(vm))
+        bridge = session.xenapi.network.get_bridge(session.xenapi.network.get_by_name_label("mesh")[0])
     finally:
-        api.session.logout()
+        session.xenapi.session.logout()
     for name in ("p1h1", "p1h2", "p1h3"):
         wait_for(lambda: lab.host(name).vsctl("get", "Bridge", bridge, "rstp_enable").strip() == "true",
                  what=f"RSTP on {name}")
