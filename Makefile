@@ -1,5 +1,5 @@
 # The two set-up commands of the README: `make demo` and `make test`.
-.PHONY: demo test bootstrap lab-down
+.PHONY: demo test bootstrap
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -10,6 +10,3 @@ demo: bootstrap
 test: bootstrap
 	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
-
-lab-down:
-	.venv/bin/sdnctl lab down

@@ -174,12 +174,19 @@ def _pif(session, host_name: str, device: str) -> str:
                 if api.PIF.get_device(ref) == device and api.PIF.get_VLAN(ref) == "-1")
 
 
-def test_transport_pif_unplug_then_plug(make_lab, make_daemon):
+@pytest.fixture
+def eth1_mesh(make_lab, make_daemon):
+    """Three hosts of one pool joined in a converged mesh over eth1 (not the management NIC)."""
     lab = make_lab(pools=1, hosts=3)
-    make_daemon(lab)
+    daemon = make_daemon(lab)
     names = ["p1h1", "p1h2", "p1h3"]
     net_id = create_network(lab, device="eth1", topology="mesh")
     wait_for(lambda: converged(lab, expected_ports(lab, net_id, names, "mesh", None, "eth1")), what="mesh on eth1")
+    return lab, daemon, names, net_id
+
+
+def test_transport_pif_unplug_then_plug(eth1_mesh):
+    lab, _, names, net_id = eth1_mesh
     session = xapi(lab)
     try:
         pif = _pif(session, "p1h3", "eth1")
@@ -192,12 +199,8 @@ def test_transport_pif_unplug_then_plug(make_lab, make_daemon):
         session.xenapi.session.logout()
 
 
-def test_transport_ip_change_replaces_tunnels(make_lab, make_daemon):
-    lab = make_lab(pools=1, hosts=3)
-    make_daemon(lab)
-    names = ["p1h1", "p1h2", "p1h3"]
-    net_id = create_network(lab, device="eth1", topology="mesh")
-    wait_for(lambda: converged(lab, expected_ports(lab, net_id, names, "mesh", None, "eth1")), what="mesh")
+def test_transport_ip_change_replaces_tunnels(eth1_mesh):
+    lab, _, names, net_id = eth1_mesh
     session = xapi(lab)
     try:
         session.xenapi.PIF.reconfigure_ip(_pif(session, "p1h2", "eth1"), "Static", "198.18.1.99", "255.255.0.0", "", "")
@@ -366,12 +369,8 @@ def test_plan_shows_pending_changes_and_changes_nothing(make_lab, make_daemon):
     assert port not in tunnel_ports(lab, "p1h1")
 
 
-def test_transport_pif_without_ip_makes_its_host_ineligible(make_lab, make_daemon):
-    lab = make_lab(pools=1, hosts=3)
-    daemon = make_daemon(lab)
-    names = ["p1h1", "p1h2", "p1h3"]
-    net_id = create_network(lab, device="eth1", topology="mesh")
-    wait_for(lambda: converged(lab, expected_ports(lab, net_id, names, "mesh", None, "eth1")), what="mesh")
+def test_transport_pif_without_ip_makes_its_host_ineligible(eth1_mesh):
+    lab, daemon, names, net_id = eth1_mesh
     session = xapi(lab)
     try:
         session.xenapi.PIF.reconfigure_ip(_pif(session, "p1h3", "eth1"), "None", "", "", "", "")
