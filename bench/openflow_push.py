@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sdnctl import certs
 from sdnctl.lab.ovshost import OvsHost
-from sdnctl.model import COOKIE_MASK, SDNCTL_COOKIE, FlowSpec
+from sdnctl.core.model import COOKIE_MASK, SDNCTL_COOKIE, FlowSpec
 from sdnctl.openflow import FlowChannel
 
 ROOT = Path("/run/sdnctl-ofc-bench")

@@ -295,7 +295,7 @@ def cmd_network(args) -> int:
 def cmd_rule(args) -> int:
     """rule add | delete | list."""
     from sdnctl import networks, rules
-    from sdnctl.flows import describe_rule, parse_rule
+    from sdnctl.core.flows import describe_rule, parse_rule
 
     config = _config(args)
     rule = None

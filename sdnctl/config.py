@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sdnctl.errors import ConfigError
-from sdnctl.model import ENCAPSULATIONS, TOPOLOGIES
+from sdnctl.core.model import ENCAPSULATIONS, TOPOLOGIES
 
 DEFAULT_CONFIG_PATH = Path("/etc/sdnctl/sdnctl.toml")
 EXAMPLE_CONFIG = "systemd/sdnctl.toml.example"

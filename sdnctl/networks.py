@@ -14,8 +14,8 @@ import XenAPI
 
 from sdnctl.config import Config, PoolConfig
 from sdnctl.errors import ConfigError, XapiError
-from sdnctl.model import ENCAPSULATIONS, IPSEC_OVERHEAD, KEY_PREFIX, MAX_KEY, OVERHEAD, TOPOLOGIES, XO_PREFIX
-from sdnctl.topology import private_network_id
+from sdnctl.core.model import ENCAPSULATIONS, IPSEC_OVERHEAD, KEY_PREFIX, MAX_KEY, OVERHEAD, TOPOLOGIES, XO_PREFIX
+from sdnctl.core.topology import private_network_id
 from sdnctl.xapi.session import close_session, open_session
 
 Say = Callable[[str], None]

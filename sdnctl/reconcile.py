@@ -17,18 +17,18 @@ from dataclasses import dataclass
 
 from sdnctl import certs
 from sdnctl.config import Config
-from sdnctl.flows import desired_flows
+from sdnctl.core.flows import desired_flows
 from sdnctl.events import EventPublisher
 from sdnctl.ipsec import REDACTOR, PskStore
 from sdnctl.metrics import MetricsServer
 from sdnctl.errors import OvsdbError, SdnctlError, XapiError
-from sdnctl.model import KEY_PREFIX, ClusterSnapshot, PortPlan
+from sdnctl.core.model import KEY_PREFIX, ClusterSnapshot, PortPlan
 from sdnctl import rules
 from sdnctl.openflow.channel import FlowChannel
 from sdnctl.errors import OpenFlowError
 from sdnctl.ovsdb import tls
 from sdnctl.ovsdb.switch import HostSwitch
-from sdnctl.topology import (
+from sdnctl.core.topology import (
     DesiredState, desired_tunnels, openflow_targets, plan_ports, private_network_id, private_networks,
 )
 from sdnctl.xapi.trust import PoolTrust, ensure_controller_introduced, ensure_trust

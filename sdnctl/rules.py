@@ -11,24 +11,10 @@ from collections.abc import Mapping
 import XenAPI
 
 from sdnctl.errors import RuleError, XapiError
-from sdnctl.flows import describe_rule, parse_rules_json, rules_json
-from sdnctl.model import KEY_PREFIX, XO_PREFIX, Rule
+from sdnctl.core.flows import RULES_KEY, XO_RULES_KEY, describe_rule, rules_json, rules_of
+from sdnctl.core.model import Rule
 from sdnctl.networks import Pools, Say
 
-RULES_KEY = KEY_PREFIX + "of-rules"
-XO_RULES_KEY = XO_PREFIX + "of-rules"
-
-
-def rules_of(other_config: Mapping[str, str]) -> tuple[Rule, ...]:
-    """Every rule an object carries (sdnctl's, then Xen Orchestra's); RuleError if malformed."""
-    rules: list[Rule] = []
-    for key in (RULES_KEY, XO_RULES_KEY):
-        if other_config.get(key):
-            try:
-                rules += [r for r in parse_rules_json(other_config[key]) if r not in rules]
-            except RuleError as exc:
-                raise RuleError(f"{key}: {exc}") from None
-    return tuple(rules)
 
 
 def _identity(rule: Rule) -> tuple:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sdnctl.model import FlowSpec
+from sdnctl.core.model import FlowSpec
 from sdnctl.openflow import codec, runtime
 from sdnctl.errors import OpenFlowError
 

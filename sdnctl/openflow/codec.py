@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sdnctl.model import COOKIE_MASK, EGRESS_TABLE, SDNCTL_COOKIE, FlowSpec
+from sdnctl.core.model import COOKIE_MASK, EGRESS_TABLE, SDNCTL_COOKIE, FlowSpec
 from sdnctl.openflow._osken import ofp, parser
 from sdnctl.errors import OpenFlowError
 

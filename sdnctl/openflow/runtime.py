@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sdnctl.model import FlowSpec
+from sdnctl.core.model import FlowSpec
 from sdnctl.openflow import codec, tls
 from sdnctl.openflow._osken import (
     CONFIG_DISPATCHER, HANDSHAKE_DISPATCHER, app_manager, controller, ofp_event, ofp_handler, parser,

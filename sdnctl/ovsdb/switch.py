@@ -23,7 +23,7 @@ import ovs.stream
 import ovs.timeval
 
 from sdnctl.errors import OvsdbError
-from sdnctl.model import OWNER_CONTROLLER, OWNER_NETWORK, OWNER_REMOTE, ObservedPort, PortPlan, TunnelSpec, VifPort
+from sdnctl.core.model import OWNER_CONTROLLER, OWNER_NETWORK, OWNER_REMOTE, ObservedPort, PortPlan, TunnelSpec, VifPort
 from sdnctl.ovsdb import tls
 
 log = logging.getLogger(__name__)

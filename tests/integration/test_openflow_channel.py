@@ -23,7 +23,7 @@ from os_ken.base import app_manager
 
 from sdnctl import certs
 from sdnctl.lab.ovshost import OvsHost
-from sdnctl.model import SDNCTL_COOKIE, FlowSpec
+from sdnctl.core.model import SDNCTL_COOKIE, FlowSpec
 from sdnctl.openflow import FlowChannel, OpenFlowError, runtime
 from sdnctl.openflow.runtime import APP_NAME
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sdnctl.model import tunnel_port_name
+from sdnctl.core.model import tunnel_port_name
 from tests.integration.conftest import run_cli, tunnel_ports, xapi
 from tests.waiting import wait_for
 

@@ -1,4 +1,4 @@
-"""sdnctl.flows: XO traffic rules -> exact flows per bridge in the two-table pipeline, their
+"""sdnctl.core.flows: XO traffic rules -> exact flows per bridge in the two-table pipeline, their
 priorities, and the parser's messages.
 
 Pure: no switch here. `_verdict` is a tiny two-table pipeline (in each table the highest matching
@@ -20,12 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sdnctl.errors import RuleError
-from sdnctl.flows import (
+from sdnctl.core.flows import (
     MAX_PRIORITY, MIN_PRIORITY, PRIORITY_PORT_DROP, PRIORITY_PORT_SECURITY, PRIORITY_TABLE_MISS, RULE_KEYS,
-    base_flows, desired_flows, describe_rule, flow_to_ofctl, format_rule, parse_rule, parse_rules_json,
-    port_security_flows, rule_flows, rule_priority, rules_json,
+    base_flows, desired_flows, describe_rule, format_rule, parse_rule, parse_rules_json, rule_priority, rules_json,
 )
-from sdnctl.model import (
+from tests.flowtext import flow_to_ofctl, port_security_flows, rule_flows
+from sdnctl.core.model import (
     EGRESS_TABLE, INGRESS_TABLE, RULE_DIRECTIONS, RULE_PROTOCOLS, SDNCTL_COOKIE, FlowSpec, Rule, VifPort,
 )
 

@@ -1,4 +1,4 @@
-"""sdnctl.topology: XAPI records -> private networks -> tunnel ports per host -> one host's port plan."""
+"""sdnctl.core.topology: XAPI records -> private networks -> tunnel ports per host -> one host's port plan."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sdnctl.model import (
+from sdnctl.core.model import (
     MAX_KEY, ClusterSnapshot, Endpoint, ObservedPort, PortPlan, PrivateNetwork, TunnelSpec, tunnel_port_name,
 )
-from sdnctl.topology import DesiredState, desired_tunnels, elect_center, plan_ports, private_networks
+from sdnctl.core.topology import DesiredState, desired_tunnels, elect_center, plan_ports, private_networks
 
 NULL_REF = "OpaqueRef:NULL"
 

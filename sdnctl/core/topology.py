@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sdnctl.model import (
+from sdnctl.core.model import (
     ENCAPSULATIONS, KEY_PREFIX, MAX_KEY, TOPOLOGIES, XO_PREFIX,
     ClusterSnapshot, Endpoint, ObservedPort, PortPlan, PrivateNetwork, TunnelSpec, tunnel_port_name,
 )

@@ -1,0 +1,1 @@
+"""PURE: the decisions of sdnctl, from plain values to plain values (no sockets, clocks, threads or files)."""
