@@ -24,3 +24,22 @@ def wait_for(probe: Callable[[], T], *, timeout: float = 20.0, interval: float =
                 return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
+
+
+async def wait_until(probe: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.02,
+                     what: str = "condition") -> T:
+    """wait_for's twin for tests running on an event loop: polls without blocking the loop."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except AssertionError as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")

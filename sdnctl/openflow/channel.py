@@ -222,13 +222,20 @@ class FlowChannel:
 
     # --- flows -----------------------------------------------------------------------------
     async def sync(self, key: str, desired: Iterable[FlowSpec], timeout: float = 10.0) -> tuple[int, int]:
-        """Make the switch's sdnctl flows in table 0 exactly `desired`; return (added, deleted).
+        """Make the switch's sdnctl flows (tables 0 and 1) exactly `desired`; return (added, deleted).
 
         Dumps the flows carrying sdnctl's cookie prefix, sends only the difference (ADD for missing,
         cookie-limited DELETE_STRICT for extra) and waits for a barrier, so flows are in place when it
         returns. A flow whose action changed is overwritten by its ADD and counts as one of each.
         Flows with other cookies are never touched.
         """
+        return await self._flows(key, desired, timeout, apply=True)
+
+    async def pending(self, key: str, desired: Iterable[FlowSpec], timeout: float = 10.0) -> codec.FlowPlan:
+        """The flow-mods `sync` would send now, sending nothing."""
+        return await self._flows(key, desired, timeout, apply=False)
+
+    async def _flows(self, key: str, desired: Iterable[FlowSpec], timeout: float, *, apply: bool):
         loop = asyncio.get_running_loop()
         self._bind_loop()
         index = codec.validate(desired)
@@ -238,6 +245,8 @@ class FlowChannel:
                 async with lock:
                     observed = await self._request(key, runtime.Request("dump", loop.create_future()))
                     plan = codec.plan(index, observed)
+                    if not apply:
+                        return plan
                     if plan.empty:
                         return 0, 0
                     await self._request(key, runtime.Request("apply", loop.create_future(),

@@ -1,0 +1,93 @@
+"""PURE: desired vs observed for one host -> one HostPlan (its OVSDB transaction and its flows).
+
+Everything the daemon decides per host is here: which networks are frozen, what a partial
+picture may touch, which bridges get sdnctl's OpenFlow controller, and the flows each carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sdnctl.core.flows import desired_flows
+from sdnctl.core.inventory import Inventory
+from sdnctl.core.model import FlowSpec, ObservedPort, PortPlan, VifPort
+from sdnctl.core.topology import DesiredState, openflow_targets, plan_ports
+
+
+@dataclass(frozen=True)
+class World:
+    """The whole desired picture of one refresh.
+
+    `complete` is true once every configured pool has answered at least once since sdnctl
+    started; until then the far end of any tunnel may be in a pool sdnctl cannot see.
+    """
+
+    inventory: Inventory = field(default_factory=Inventory)
+    desired: DesiredState = field(default_factory=lambda: DesiredState(tunnels={}, centers={},
+                                                                         frozen_networks=frozenset()))
+    complete: bool = False
+
+
+@dataclass(frozen=True)
+class ObservedHost:
+    """What one host's OVSDB holds, as far as sdnctl cares."""
+
+    address: str                           # the IP sdnctl reaches the host at (its OpenFlow listeners bind it)
+    bridges: frozenset[str]
+    ports: tuple[ObservedPort, ...]        # sdnctl-owned tunnel ports
+    controllers: Mapping[str, str]         # bridge -> target of sdnctl's Controller row
+    rstp_bridges: frozenset[str]
+    vif_ports: tuple[VifPort, ...]
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    """One host's step: the OVSDB transaction to apply, and the flows each controlled bridge should carry."""
+
+    ports: PortPlan
+    flows: Mapping[str, frozenset[FlowSpec]]   # bridge with sdnctl's Controller row -> its flows
+
+    @property
+    def empty(self) -> bool:
+        return self.ports.empty
+
+
+def frozen_networks(world: World, observed: ObservedHost) -> frozenset[str]:
+    """Networks whose ports must not change now: malformed ones, and all this host carries while a pool is unknown.
+
+    A pool that has not answered since sdnctl started may hold the far end of any tunnel;
+    deleting on a partial picture would cut traffic that was flowing.
+    """
+    if world.complete:
+        return world.desired.frozen_networks
+    return world.desired.frozen_networks | {port.network_id for port in observed.ports}
+
+
+def controlled_bridges(host_uuid: str, world: World, observed: ObservedHost) -> frozenset[str]:
+    """Bridges that get sdnctl's OpenFlow controller: private networks', any carrying a ruled VIF,
+    and any that has one already (kept, so that removed rules are swept from the flow table)."""
+    inventory = world.inventory
+    bridges = {ep.bridge for n in inventory.networks for ep in n.endpoints if ep.host_uuid == host_uuid}
+    bridges |= {vif.bridge for vif in observed.vif_ports
+                if vif.vif_uuid in inventory.vif_rules or vif.network_uuid in inventory.network_rules}
+    return frozenset((bridges | set(observed.controllers)) & observed.bridges)
+
+
+def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_port: int) -> HostPlan:
+    """The smallest OVSDB change that makes this host right, and the flows its controlled bridges need."""
+    controlled = controlled_bridges(host_uuid, world, observed)
+    targets = openflow_targets(controlled, observed.controllers, observed.address, openflow_port)
+    frozen = frozen_networks(world, observed)
+    desired = world.desired.tunnels.get(host_uuid, frozenset())
+    if not world.complete:
+        # A pool we have not heard from may hold the far end (or the center) of any network
+        # this host already carries: leave those exactly as they are, add only new ones.
+        desired = frozenset(spec for spec in desired if spec.network_id not in frozen)
+    ports = plan_ports(desired, observed.ports, bridges=observed.bridges, frozen_networks=frozen,
+                       controllers=targets, observed_controllers=observed.controllers,
+                       rstp=world.desired.rstp_bridges.get(host_uuid, ()), observed_rstp=observed.rstp_bridges)
+    wanted = desired_flows(world.inventory.vif_rules, world.inventory.network_rules, observed.vif_ports,
+                           bridges=controlled)
+    flows = {bridge: wanted.get(bridge, frozenset()) for bridge in observed.controllers}
+    return HostPlan(ports=ports, flows=flows)

@@ -1,0 +1,147 @@
+"""PURE: the status document (`status.json`, metrics, `sdnctl status`) and the retained MQTT states, from values.
+
+No secrets are in here: tunnel options (which may hold a PSK) are reduced to `remote_ip`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sdnctl.core.hostplan import World
+from sdnctl.core.model import ObservedPort, PrivateNetwork
+
+
+@dataclass(frozen=True)
+class OpenFlowView:
+    target: str
+    connected: bool
+    error: str | None
+
+
+@dataclass(frozen=True)
+class HostView:
+    """One host agent as status shows it."""
+
+    name: str
+    target: str
+    connected: bool
+    error: str | None
+    openflow: Mapping[str, OpenFlowView]
+    openflow_synced: bool
+    stats: Mapping[str, int]
+    ports: tuple[ObservedPort, ...] = ()   # sdnctl-owned ports, while connected
+
+
+@dataclass(frozen=True)
+class PoolView:
+    name: str
+    synced: bool
+    master_url: str
+    resyncs: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    fingerprint: str
+    not_after: str
+    days_left: int
+    expiring: bool
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything besides the World that the status shows."""
+
+    hosts: Mapping[str, HostView]
+    pools: tuple[PoolView, ...]
+    trust: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)   # pool -> state, ours, theirs, message
+    certificate: ClientCertificate | None = None
+    mqtt: Mapping[str, Any] = field(default_factory=dict)
+    last_event_at: float | None = None
+    last_commit_at: float | None = None
+
+
+def _tunnels(world: World, network: PrivateNetwork, host_uuid: str, seen: Mapping[str, ObservedPort]) -> list[dict]:
+    name = world.inventory.host_name
+    desired = sorted((s for s in world.desired.tunnels.get(host_uuid, ()) if s.network_id == network.id),
+                     key=lambda s: s.name)
+    tunnels = [{"name": s.name, "remote_host": s.remote_host, "remote_name": name(s.remote_host),
+                "remote_ip": s.remote_ip, "desired": True, "observed": s.name in seen,
+                "ofport": seen[s.name].ofport if s.name in seen else None,
+                "error": seen[s.name].error if s.name in seen else None} for s in desired]
+    wanted = {s.name for s in desired}
+    tunnels += [{"name": p.name, "remote_host": p.remote_host, "remote_name": name(p.remote_host),
+                 "remote_ip": dict(p.options).get("remote_ip"), "desired": False, "observed": True,
+                 "ofport": p.ofport, "error": p.error}
+                for n, p in sorted(seen.items()) if n not in wanted]
+    return tunnels
+
+
+def _networks(world: World, hosts: Mapping[str, HostView]) -> list[dict]:
+    name = world.inventory.host_name
+    observed = {uuid: {p.name: p for p in view.ports} if view.connected else {} for uuid, view in hosts.items()}
+    networks = []
+    for network in world.inventory.networks:
+        members = []
+        for ep in network.endpoints:
+            seen = {n: p for n, p in observed.get(ep.host_uuid, {}).items() if p.network_id == network.id}
+            members.append({"uuid": ep.host_uuid, "name": name(ep.host_uuid), "pool": ep.pool, "bridge": ep.bridge,
+                            "transport_ip": ep.transport_ip, "eligible": ep.eligible,
+                            "tunnels": _tunnels(world, network, ep.host_uuid, seen)})
+        center = world.desired.centers.get(network.id)
+        networks.append({"id": network.id, "name": network.name, "origin": network.origin,
+                         "encapsulation": network.encapsulation, "vni": network.vni, "topology": network.topology,
+                         "encrypted": network.encrypted, "center": center, "center_name": name(center),
+                         "error": network.error, "hosts": members})
+    return networks
+
+
+def _host(view: HostView) -> dict:
+    return {"name": view.name, "target": view.target, "connected": view.connected, "error": view.error,
+            "openflow": {bridge: {"target": of.target, "connected": of.connected, "error": of.error}
+                         for bridge, of in view.openflow.items()},
+            "openflow_synced": view.openflow_synced, **view.stats}
+
+
+def _certificate(cert: ClientCertificate | None) -> dict | None:
+    if cert is None:
+        return None
+    return {"fingerprint": cert.fingerprint, "not_after": cert.not_after, "days_left": cert.days_left,
+            "warning": f"client certificate expires in {cert.days_left} days; run `sdnctl certs rotate`"
+            if cert.expiring else None}
+
+
+def status_document(world: World, facts: Facts, now: float) -> dict:
+    """Everything `sdnctl status` shows: pools, hosts, and per network desired vs observed."""
+    return {
+        "generated_at": now,
+        "client_certificate": _certificate(facts.certificate),
+        "trust": {pool: dict(trust) for pool, trust in facts.trust.items()},
+        "last_event_at": facts.last_event_at,
+        "last_commit_at": facts.last_commit_at,
+        "pools": [{"name": p.name, "synced": p.synced, "master_url": p.master_url, "resyncs": p.resyncs,
+                   "error": p.error} for p in facts.pools],
+        "hosts": {uuid: _host(view) for uuid, view in facts.hosts.items()},
+        "networks": _networks(world, facts.hosts),
+        "rule_errors": dict(world.inventory.rule_errors),
+        "mqtt": dict(facts.mqtt),
+    }
+
+
+def mqtt_states(status: Mapping[str, Any]) -> dict[str, dict]:
+    """Retained MQTT state per pool, host and network, by topic (below the configured prefix)."""
+    states = {f"pool/{pool['name']}": {k: pool[k] for k in ("synced", "master_url", "error")}
+              for pool in status["pools"]}
+    states |= {f"host/{uuid}": {k: host[k] for k in ("name", "connected", "error", "openflow")}
+               for uuid, host in status["hosts"].items()}
+    for network in status["networks"]:
+        states[f"network/{network['id']}"] = {
+            **{k: network[k] for k in ("name", "encapsulation", "vni", "topology", "center_name", "error")},
+            "hosts": {h["name"]: {"eligible": h["eligible"],
+                                  "tunnels_up": sum(t["desired"] and t["observed"] for t in h["tunnels"]),
+                                  "tunnels_missing": sum(t["desired"] and not t["observed"] for t in h["tunnels"])}
+                      for h in network["hosts"]}}
+    return states

@@ -1,0 +1,182 @@
+"""HostAgent: everything sdnctl tends on one host, and its step: plan, apply one transaction, sync flows."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sdnctl.core.hostplan import HostPlan, ObservedHost, World, plan_host
+from sdnctl.core.inventory import Host
+from sdnctl.core.model import FlowSpec, PortPlan
+from sdnctl.core.status import HostView, OpenFlowView
+from sdnctl.core.writeback import tunnel_statuses
+from sdnctl.daemon.executor import ActionExecutor
+from sdnctl.daemon.tasks import Tasks, cancel
+from sdnctl.errors import OpenFlowError, OvsdbError
+from sdnctl.ipsec import REDACTOR
+from sdnctl.openflow.channel import FlowChannel
+from sdnctl.ovsdb.switch import HostSwitch
+from sdnctl.retry import Backoff, delay
+
+log = logging.getLogger(__name__)
+
+TRY_AGAIN = "try again"     # python-ovs: the database changed under the transaction; re-plan
+MAX_TRY_AGAIN = 3           # in a row, before it counts as a failure
+
+
+def observe(switch: HostSwitch) -> ObservedHost:
+    """What a connected switch holds, as the core plans with it."""
+    return ObservedHost(address=switch.target.rsplit(":", 1)[0], bridges=frozenset(switch.bridges()),
+                        ports=tuple(switch.owned_ports()), controllers=switch.controllers(),
+                        rstp_bridges=frozenset(switch.rstp_bridges()), vif_ports=tuple(switch.vif_ports()))
+
+
+@dataclass(frozen=True)
+class Links:
+    """What a host agent needs from the rest of the daemon."""
+
+    world: Callable[[], World]
+    executor: ActionExecutor
+    channel: FlowChannel | None
+    on_commit: Callable[[str, str, PortPlan], None]   # (host uuid, host name, the plan applied)
+    openflow_port: int
+
+
+class HostAgent:
+    """One host: apply its plan, sync its flows, remember why it failed."""
+
+    def __init__(self, host: Host, pinned_cert: str, switch: HostSwitch, links: Links):
+        self.host = host
+        self.pinned_cert = pinned_cert
+        self.switch = switch
+        self.dirty = asyncio.Event()
+        self.error: str | None = None
+        self._links = links
+        self._backoff = Backoff()
+        self._try_again = 0
+        self._synced_flows: dict[str, frozenset[FlowSpec]] = {}   # bridge -> flows last confirmed on the switch
+        self._openflow: set[str] = set()                         # bridges whose OpenFlow link is ensured
+        self._openflow_errors: dict[str, str] = {}
+        self._tasks: list[asyncio.Task] = []
+
+    # --- life cycle ---------------------------------------------------------------------
+    def start(self, tasks: Tasks) -> None:
+        self._tasks = [tasks.spawn(self.switch.run(), name=f"ovsdb:{self.host.name}"),
+                       tasks.spawn(self._run(), name=f"agent:{self.host.name}")]
+
+    @property
+    def dead(self) -> bool:
+        return any(task.done() for task in self._tasks)
+
+    async def stop(self) -> None:
+        await cancel(*self._tasks)
+        await self.forget_openflow()
+
+    async def _run(self) -> None:
+        while True:
+            await self.dirty.wait()
+            self.dirty.clear()
+            if self.switch.connected:
+                await self.step()
+
+    # --- the step -----------------------------------------------------------------------
+    async def step(self) -> HostPlan:
+        """Plan; apply the port plan as one transaction; sync the flows, whether or not the transaction took."""
+        world, observed = self._links.world(), observe(self.switch)
+        plan = plan_host(self.host.uuid, world, observed, openflow_port=self._links.openflow_port)
+        if plan.empty:
+            self.error = None
+            for action in tunnel_statuses(world, self.host.uuid, observed.ports):
+                self._links.executor.submit(action)
+        else:
+            await self._apply(plan.ports)
+        await self._sync_flows(plan, observed)
+        return plan
+
+    async def _apply(self, plan: PortPlan) -> None:
+        try:
+            await self.switch.apply(plan)
+        except OvsdbError as exc:
+            if exc.code == TRY_AGAIN and self._try_again < MAX_TRY_AGAIN:
+                self._try_again += 1
+                self.dirty.set()
+                return
+            self._try_again = 0
+            wait = self._backoff.next()
+            self.error = REDACTOR.redact(str(exc))
+            log.warning("%s; retrying in %.1fs", exc, wait)
+            asyncio.get_running_loop().call_later(wait, self.dirty.set)
+            return
+        self._try_again = 0
+        self._backoff.reset()
+        self.error = None
+        log.info("%s: +%d -%d ~%d tunnel ports", self.host.name, len(plan.add), len(plan.delete), len(plan.modify))
+        self._links.on_commit(self.host.uuid, self.host.name, plan)
+
+    # --- OpenFlow -----------------------------------------------------------------------
+    def _key(self, bridge: str) -> str:
+        return f"{self.host.uuid}/{bridge}"
+
+    async def _sync_flows(self, plan: HostPlan, observed: ObservedHost) -> None:
+        """Push each controlled bridge's flows over OpenFlow (only when they differ from the last sync)."""
+        channel = self._links.channel
+        if channel is None:
+            return
+        for bridge in sorted(self._openflow - set(observed.controllers)):
+            await self._forget(bridge)
+        for bridge, target in sorted(observed.controllers.items()):
+            _, port, address = target.split(":")
+            flows = plan.flows.get(bridge, frozenset())
+            key = self._key(bridge)
+            try:
+                await channel.ensure(key, address, int(port), self.pinned_cert)
+                self._openflow.add(bridge)
+                if not channel.connected(key) or self._synced_flows.get(bridge) == flows:
+                    continue
+                added, deleted = await channel.sync(key, flows)
+            except OpenFlowError as exc:
+                self._openflow_errors[bridge] = str(exc)
+                log.warning("%s: OpenFlow %s: %s", self.host.name, bridge, exc)
+                asyncio.get_running_loop().call_later(delay(1), self.dirty.set)
+                continue
+            self._synced_flows[bridge] = flows
+            self._openflow_errors.pop(bridge, None)
+            self.switch.stats["flows_added"] += added
+            self.switch.stats["flows_deleted"] += deleted
+            if added or deleted:
+                log.info("%s: %s: +%d -%d flows", self.host.name, bridge, added, deleted)
+
+    def openflow_connected(self, bridge: str) -> None:
+        """The switch (re)connected: its flow table may be anything now; sync it again."""
+        self._synced_flows.pop(bridge, None)
+        self.dirty.set()
+
+    async def _forget(self, bridge: str) -> None:
+        if self._links.channel is not None:
+            await self._links.channel.forget(self._key(bridge))
+        self._openflow.discard(bridge)
+        self._synced_flows.pop(bridge, None)
+
+    async def forget_openflow(self) -> None:
+        """Drop every OpenFlow link (they are dialled again, e.g. with a rotated client certificate)."""
+        for bridge in sorted(self._openflow):
+            await self._forget(bridge)
+        self.dirty.set()
+
+    # --- what status shows --------------------------------------------------------------
+    def openflow_synced(self) -> bool:
+        return self.switch.connected and all(bridge in self._synced_flows for bridge in self.switch.controllers())
+
+    def view(self) -> HostView:
+        sw, channel = self.switch, self._links.channel
+        connected = sw.connected
+        openflow = {bridge: OpenFlowView(
+            target=target, connected=bool(channel and channel.connected(self._key(bridge))),
+            error=self._openflow_errors.get(bridge) or (channel.error(self._key(bridge)) if channel else None))
+            for bridge, target in (sw.controllers() if connected else {}).items()}
+        return HostView(name=sw.host_name, target=sw.target, connected=connected,
+                        error=self.error or sw.status_error(), openflow=openflow,
+                        openflow_synced=self.openflow_synced(), stats=dict(sw.stats),
+                        ports=tuple(sw.owned_ports()) if connected else ())

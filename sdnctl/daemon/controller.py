@@ -1,0 +1,199 @@
+"""The level-triggered loop: pools observed via XAPI, switches via OVSDB; desired minus observed applied.
+
+Every XAPI event or OVSDB change only marks work dirty. The World is rebuilt from every pool's
+records, and each host's agent applies the difference as one transaction. A periodic full
+resync (with jitter) backs this up, so missed events and restarts converge the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from sdnctl import certs
+from sdnctl.config import Config
+from sdnctl.core.hostplan import World
+from sdnctl.core.inventory import Host
+from sdnctl.core.model import PortPlan
+from sdnctl.core.status import ClientCertificate, Facts, PoolView, status_document
+from sdnctl.core.writeback import center_records, certificate_syncs, pif_plugs
+from sdnctl.daemon.agent import Links
+from sdnctl.daemon.executor import ActionExecutor
+from sdnctl.daemon.files import watch_files
+from sdnctl.daemon.hosts import HostAgents
+from sdnctl.daemon.publisher import StatusPublisher
+from sdnctl.daemon.tasks import Tasks
+from sdnctl.daemon.trust import PoolTrustManager
+from sdnctl.daemon.world import build_world
+from sdnctl.events import EventPublisher
+from sdnctl.ipsec import PskStore
+from sdnctl.metrics import MetricsServer
+from sdnctl.openflow.channel import FlowChannel
+from sdnctl.ovsdb import tls
+from sdnctl.ovsdb.switch import HostSwitch
+from sdnctl.xapi.watcher import PoolWatcher
+
+log = logging.getLogger(__name__)
+
+
+class Controller:
+    """sdnctl's daemon: one watcher per pool, one agent per host; the factories are seams for tests."""
+
+    def __init__(self, config: Config, *, make_watcher: Callable[..., PoolWatcher] = PoolWatcher,
+                 make_switch: Callable[..., HostSwitch] = HostSwitch,
+                 make_channel: Callable[[str, str], FlowChannel | None] = FlowChannel):
+        self.config = config
+        self.tasks = Tasks()
+        self.watchers = {pool.name: make_watcher(pool, self._pool_changed) for pool in config.pools}
+        self.world = World()
+        self.psks = PskStore(config.state_dir)
+        self.certs = certs.ControllerCerts(config.cert_dir)
+        self.last_event_at: float | None = None
+        self.last_commit_at: float | None = None
+        self.events = EventPublisher(config.mqtt) if config.mqtt is not None else None
+        self.channel = make_channel(str(self.certs.client_cert), str(self.certs.client_key))
+        self.executor = ActionExecutor(self._call, self.tasks)
+        self.trust = PoolTrustManager(config, lambda: self.certs.ca_cert.read_text(), self._wake)
+        links = Links(world=lambda: self.world, executor=self.executor, channel=self.channel, on_commit=self._committed,
+                      openflow_port=config.openflow_port)
+        self.hosts = HostAgents(links, self.tasks, self._server_certificate, ovsdb_port=config.ovsdb_port,
+                                on_change=self._switch_changed, make_switch=make_switch)
+        self.publisher = StatusPublisher(config.state_dir / "status.json", self.status, metrics=None,
+                                         events=self.events)
+        self._recompute = asyncio.Event()
+        self._pool_hosts: dict[str, frozenset[str]] = {}
+
+    # --- life cycle ---------------------------------------------------------------------
+    async def run(self) -> None:
+        """Run until cancelled."""
+        self.certs, created = certs.ensure_controller_certs(self.config.cert_dir, _utcnow())
+        if created:
+            log.info("created the controller CA and client certificate in %s", self.config.cert_dir)
+        tls.set_client_certificate(str(self.certs.client_cert), str(self.certs.client_key))
+        if self.channel is not None:
+            self.channel.on_connect = self._openflow_connected
+            self.channel.start()
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        metrics = MetricsServer(self.config.metrics_listen) if self.config.metrics_listen else None
+        if metrics is not None:
+            log.info("metrics on http://%s/metrics", self.config.metrics_listen)
+            self.publisher.metrics = metrics
+        for name, watcher in self.watchers.items():
+            self.tasks.spawn(watcher.run(), name=f"pool:{name}")
+        self.tasks.spawn(self._periodic_resync(), name="resync")
+        self.tasks.spawn(watch_files(self.certs, self.psks, keys_changed=self._wake,
+                                     certificate_rotated=self.hosts.reconnect_all), name="files")
+        self.tasks.spawn(self.publisher.run(), name="status")
+        if self.events is not None:
+            self.tasks.spawn(self.events.run(), name="mqtt")
+        try:
+            while True:
+                await self._recompute.wait()
+                self._recompute.clear()
+                await self.refresh()
+        finally:
+            await self.tasks.cancel_all()
+            for watcher in self.watchers.values():
+                await watcher.close()
+            if self.channel is not None:
+                self.channel.stop()
+            if metrics is not None:
+                metrics.close()
+
+    async def _periodic_resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.resync_interval * random.uniform(0.9, 1.1))
+            log.debug("periodic full resync")
+            self._wake()
+
+    # --- the refresh --------------------------------------------------------------------
+    async def refresh(self) -> None:
+        """Rebuild the World from every pool's records, carry out the XAPI writes owed, wake every agent."""
+        await self.trust.ensure_all(self.watchers)
+        self.world = build_world(self.watchers.values(), self.psks, self.config.topology, create_keys=True)
+        self._sync_certificates()
+        await self.hosts.ensure(self.world.inventory, [p for p in self.watchers if self.trust.usable(p)])
+        for record in center_records(self.world):
+            if self.executor.submit(record):
+                name = self.world.inventory.host_name
+                log.info("network %s: star center is now host %s", record.network_name, name(record.center))
+                self._event("center", network=record.network_id, name=record.network_name,
+                            old=name(record.previous), new=name(record.center))
+        for plug in pif_plugs(self.world):
+            self.executor.submit(plug)
+        self.hosts.wake()
+        self.publisher.due = True
+
+    def _sync_certificates(self) -> None:
+        """A host that joins a trusted pool gets the pool's CA certificates (certificate_sync)."""
+        synced = {name for name, watcher in self.watchers.items() if watcher.synced}
+        current = {pool: hosts for pool, hosts in self.world.inventory.pool_hosts().items() if pool in synced}
+        for action in certificate_syncs(self._pool_hosts, current, self.trust.trusted_pools()):
+            log.info("pool %s: host(s) joined; syncing certificates", action.pool)
+            self.executor.submit(action)
+        self._pool_hosts |= current
+
+    # --- callbacks ----------------------------------------------------------------------
+    def _wake(self) -> None:
+        self._recompute.set()
+
+    def _pool_changed(self, pool: str) -> None:
+        self.last_event_at = time.time()
+        self._wake()
+
+    def _switch_changed(self, host_uuid: str) -> None:
+        agent = self.hosts.get(host_uuid)
+        if agent is not None:
+            agent.dirty.set()
+        self.publisher.due = True
+
+    def _openflow_connected(self, key: str) -> None:
+        host_uuid, bridge = key.split("/", 1)
+        agent = self.hosts.get(host_uuid)
+        if agent is not None:
+            agent.openflow_connected(bridge)
+        self.publisher.due = True
+
+    def _committed(self, host_uuid: str, host_name: str, plan: PortPlan) -> None:
+        self.last_commit_at = time.time()
+        self._event("tunnels", host=host_uuid, name=host_name, added=len(plan.add), deleted=len(plan.delete),
+                    modified=len(plan.modify))
+
+    def _event(self, kind: str, **payload) -> None:
+        if self.events is not None:
+            self.events.event(f"events/{kind}", payload)
+
+    async def _call(self, pool: str, method: str, *args):
+        return await self.watchers[pool].call(method, *args)
+
+    async def _server_certificate(self, host: Host) -> str:
+        return await self._call(host.pool, "host.get_server_certificate", host.ref)
+
+    # --- status -------------------------------------------------------------------------
+    def status(self) -> dict:
+        """Everything `sdnctl status` shows: pools, hosts, and per network desired vs observed."""
+        events = self.events
+        facts = Facts(
+            hosts={agent.host.uuid: agent.view() for agent in self.hosts},
+            pools=tuple(PoolView(w.name, w.synced, w.master_url, w.resyncs, self.trust.errors.get(w.name) or w.error)
+                        for w in self.watchers.values()),
+            trust=self.trust.view(), certificate=self._client_certificate(),
+            mqtt={"connected": events.connected, "published": events.published, "dropped": events.dropped}
+            if events else {},
+            last_event_at=self.last_event_at, last_commit_at=self.last_commit_at)
+        return status_document(self.world, facts, time.time())
+
+    def _client_certificate(self) -> ClientCertificate | None:
+        try:
+            info = certs.cert_info(self.certs.client_cert, _utcnow())
+        except (OSError, ValueError, AttributeError):
+            return None
+        return ClientCertificate(info.fingerprint, info.not_after, info.days_left, info.expiring)
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)

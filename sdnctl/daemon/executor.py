@@ -1,0 +1,76 @@
+"""Carries out the XAPI write-backs the core asks for, in the background, never the same one twice at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sdnctl.core.writeback import CENTER_KEY, Action, PlugPif, RecordCenter, SetTunnelStatus, SyncCertificates
+from sdnctl.daemon.tasks import Tasks
+from sdnctl.errors import XapiError
+
+log = logging.getLogger(__name__)
+
+PoolCall = Callable[..., Awaitable[Any]]   # (pool, "Class.method", *args)
+
+
+def _key(action: Action) -> tuple:
+    """What makes two actions the same write: one in flight per object (per center for RecordCenter)."""
+    if isinstance(action, RecordCenter):
+        return ("center", action.network_id, action.center)
+    if isinstance(action, SyncCertificates):
+        return ("certificate_sync", action.pool)
+    return (type(action).__name__, action.pool, action.ref)
+
+
+class ActionExecutor:
+    """One background task per distinct action; an action already in flight is not started again."""
+
+    def __init__(self, call: PoolCall, tasks: Tasks):
+        self._call = call
+        self._tasks = tasks
+        self._in_flight: set[tuple] = set()
+        self._written: dict[tuple, SetTunnelStatus] = {}   # tunnel status we wrote, until XAPI's event shows it
+
+    def submit(self, action: Action) -> bool:
+        """Start the action unless the same write is in flight (or was just made); True if started."""
+        key = _key(action)
+        if key in self._in_flight or self._written.get(key) == action:
+            return False
+        self._in_flight.add(key)
+        self._tasks.spawn(self._run(key, action), name=f"xapi:{key[0]}")
+        return True
+
+    async def _run(self, key: tuple, action: Action) -> None:
+        try:
+            await self._execute(key, action)
+        finally:
+            self._in_flight.discard(key)
+
+    async def _execute(self, key: tuple, action: Action) -> None:
+        if isinstance(action, PlugPif):
+            try:
+                await self._call(action.pool, "PIF.plug", action.ref)
+                log.info("pool %s: plugged the tunnel access PIF of host %s", action.pool, action.host_name)
+            except XapiError as exc:
+                log.warning("%s", exc)
+        elif isinstance(action, SetTunnelStatus):
+            self._written[key] = action
+            try:
+                await self._call(action.pool, "tunnel.set_status", action.ref, action.status)
+            except XapiError as exc:
+                self._written.pop(key, None)
+                log.warning("could not set tunnel status: %s", exc)
+        elif isinstance(action, RecordCenter):
+            for pool, ref in action.targets:
+                try:
+                    await self._call(pool, "network.remove_from_other_config", ref, CENTER_KEY)
+                    await self._call(pool, "network.add_to_other_config", ref, CENTER_KEY, action.center)
+                except XapiError as exc:
+                    log.warning("network %s: could not record the center: %s", action.network_name, exc)
+        elif isinstance(action, SyncCertificates):
+            try:
+                await self._call(action.pool, "pool.certificate_sync")
+            except XapiError as exc:
+                log.warning("%s", exc)

@@ -1,0 +1,71 @@
+"""Pool trust: each pool trusts sdnctl's CA and has introduced the SDN controller, checked once per resync."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from sdnctl import certs
+from sdnctl.config import Config
+from sdnctl.errors import XapiError
+from sdnctl.xapi.trust import PoolTrust, ensure_controller_introduced, ensure_trust
+from sdnctl.xapi.watcher import PoolWatcher
+
+log = logging.getLogger(__name__)
+
+TRUST_RETRY = 5.0   # how soon a pool that distrusts sdnctl's CA is checked again
+
+
+class PoolTrustManager:
+    """Where each pool stands with sdnctl's CA; a pool whose hosts would refuse sdnctl is left alone."""
+
+    def __init__(self, config: Config, ca_cert: Callable[[], str], recheck: Callable[[], None]):
+        self._config = config
+        self._ca_cert = ca_cert
+        self._recheck = recheck
+        self.trust: dict[str, PoolTrust] = {}
+        self.errors: dict[str, str] = {}
+        self._checked: dict[str, int] = {}   # pool -> the watcher resync its trust was last confirmed in
+
+    def usable(self, pool: str) -> bool:
+        trust = self.trust.get(pool)
+        return bool(trust and trust.usable)
+
+    def trusted_pools(self) -> set[str]:
+        return set(self._checked)
+
+    async def ensure_all(self, watchers: dict[str, PoolWatcher]) -> None:
+        """Check every pool that has resynced since its trust was last confirmed."""
+        for name, watcher in watchers.items():
+            if watcher.synced and self._checked.get(name) != watcher.resyncs:
+                await self._ensure(watcher)
+
+    async def _ensure(self, watcher: PoolWatcher) -> None:
+        try:
+            trust = await ensure_trust(watcher.call, watcher.name, self._ca_cert(),
+                                       override=self._config.override_certs, config_path=str(self._config.path))
+            if trust.usable and await ensure_controller_introduced(watcher.call):
+                log.info("pool %s: introduced the SDN controller (hosts listen on pssl)", watcher.name)
+        except XapiError as exc:
+            self.errors[watcher.name] = str(exc)
+            log.error("%s", exc)
+            return
+        previous = self.trust.get(watcher.name)
+        self.trust[watcher.name] = trust
+        if trust.state in ("installed", "replaced"):
+            log.info("pool %s: %s sdnctl's CA as %s (SHA-256 %s)", watcher.name, trust.state, certs.POOL_CA_NAME,
+                     trust.ours)
+        if trust.message and (previous is None or previous.message != trust.message):
+            (log.warning if trust.usable else log.error)("%s", trust.message)
+        if trust.usable:
+            self._checked[watcher.name] = watcher.resyncs
+            self.errors.pop(watcher.name, None)
+        else:
+            self.errors[watcher.name] = trust.message or trust.state
+            asyncio.get_running_loop().call_later(TRUST_RETRY, self._recheck)
+
+    def view(self) -> dict[str, dict]:
+        """Per pool: state, our and their CA fingerprints, and the message (for status)."""
+        return {name: {"state": t.state, "ours": t.ours, "theirs": t.theirs, "message": t.message}
+                for name, t in self.trust.items()}

@@ -1,0 +1,42 @@
+"""Building the World of one refresh from the pools' mirrors and the IPsec key store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from sdnctl.core.hostplan import World
+from sdnctl.core.inventory import Inventory, build_inventory
+from sdnctl.core.topology import desired_tunnels
+from sdnctl.ipsec import REDACTOR, PskStore
+from sdnctl.xapi.watcher import PoolWatcher
+
+log = logging.getLogger(__name__)
+
+
+def read_psks(inventory: Inventory, store: PskStore, *, create: bool) -> dict[str, str]:
+    """The PSK of every encrypted network; with `create`, made on first sight.
+
+    A key that cannot be read or made leaves its network frozen; the others go on.
+    """
+    psks = {}
+    for network in inventory.networks:
+        if not network.encrypted or network.error:
+            continue
+        try:
+            psk = store.get_or_create(network.id) if create else store.get(network.id)
+        except OSError as exc:
+            log.error("network %s: cannot read or create its IPsec key in %s: %s", network.name, store.dir, exc)
+            continue
+        if psk:
+            REDACTOR.add(psk)
+            psks[network.id] = psk
+    return psks
+
+
+def build_world(watchers: Iterable[PoolWatcher], store: PskStore, topology: str, *, create_keys: bool) -> World:
+    """The desired picture of every pool as mirrored now."""
+    pools = list(watchers)
+    inventory = build_inventory({w.name: w.records for w in pools if w.records}, topology)
+    desired = desired_tunnels(inventory.snapshot, read_psks(inventory, store, create=create_keys))
+    return World(inventory=inventory, desired=desired, complete=all(w.resyncs for w in pools))

@@ -1,0 +1,235 @@
+"""The daemon in process, with a fake pool client and fake switches (Faucet/kopf style): counts, not timings.
+
+The fakes speak the interfaces the Controller uses (PoolWatcher's, HostSwitch's, FlowChannel's)
+and hold their state in memory, so every assertion is on what a switch ended up holding and
+how many transactions it took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from sdnctl import certs
+from sdnctl.config import Config, PoolConfig
+from sdnctl.core.model import ObservedPort, PortPlan
+from sdnctl.daemon.controller import Controller
+from sdnctl.errors import OvsdbError, XapiError
+from tests.unit.test_topology import H1, H2, H3, PoolBuilder, config
+from tests.waiting import wait_until
+
+BRIDGE = "xapi1"
+VIF = "0b1c0c2e-8d0b-4d5e-9a57-3f2d1c0b0a0f"
+
+
+class FakePool:
+    """PoolWatcher's interface over fixed records: synced at once, calls recorded."""
+
+    def __init__(self, records: dict, config: PoolConfig, on_change):
+        self.config, self.name, self.records = config, config.name, records
+        self.synced, self.resyncs, self.error, self.master_url = False, 0, None, config.url
+        self.calls: list[tuple] = []
+        self._on_change = on_change
+
+    async def run(self) -> None:
+        self.synced, self.resyncs = True, 1
+        self._on_change(self.name)
+        await asyncio.Event().wait()
+
+    async def call(self, method: str, *args):
+        self.calls.append((method, *args))
+        if method == "host.get_server_certificate":
+            return "PEM of " + args[0]
+        if method == "pool.certificate_list":
+            return [certs.POOL_CA_NAME]
+        if method == "SDN_controller.get_all":
+            return ["OpaqueRef:sdn"]
+        if method == "Certificate.get_all_records":
+            raise XapiError("not in this XAPI", code="MESSAGE_METHOD_UNKNOWN")
+        return ""
+
+    async def close(self) -> None:
+        pass
+
+
+class FakeSwitch:
+    """HostSwitch's interface over an in-memory OVSDB; `fail` makes every transaction fail."""
+
+    def __init__(self, uuid: str, name: str, address: str, port: int, on_change):
+        self.host_uuid, self.host_name, self.target = uuid, name, f"{address}:{port}"
+        self.connected, self.error_code, self.fail = True, None, False
+        self.ports: dict[str, ObservedPort] = {}
+        self.controller_rows: dict[str, str] = {}
+        self.rstp: set[str] = set()
+        self.vifs: list = []
+        self.stats = {"transactions": 0, "connects": 1, "flows_added": 0, "flows_deleted": 0}
+        self._on_change = on_change
+
+    async def run(self) -> None:
+        self._on_change(self.host_uuid)
+        await asyncio.Event().wait()
+
+    def status_error(self):
+        return None
+
+    def bridges(self):
+        return {BRIDGE: [], "xenbr1": []}
+
+    def owned_ports(self):
+        return list(self.ports.values())
+
+    def controllers(self):
+        return dict(self.controller_rows)
+
+    def rstp_bridges(self):
+        return set(self.rstp)
+
+    def vif_ports(self):
+        return list(self.vifs)
+
+    def reconnect(self) -> None:
+        pass
+
+    async def apply(self, plan: PortPlan) -> None:
+        if self.fail:
+            raise OvsdbError(f"{self.host_name}: transaction error: refused", code="error")
+        for port in plan.delete:
+            self.ports.pop(port.name, None)
+        for spec in plan.add + plan.modify:
+            self.ports[spec.name] = ObservedPort(spec.name, spec.bridge, spec.network_id, spec.remote_host, spec.type,
+                                                 tuple(sorted(spec.options.items())), ofport=len(self.ports) + 1)
+        self.controller_rows.update(plan.set_controllers)
+        for bridge in plan.remove_controllers:
+            self.controller_rows.pop(bridge, None)
+        self.rstp |= set(plan.enable_rstp)
+        self.stats["transactions"] += 1
+        self._on_change(self.host_uuid)
+
+
+class FakeChannel:
+    """FlowChannel's interface: every switch connects at once; each sync is recorded."""
+
+    def __init__(self, cert: str, key: str):
+        self.on_connect = None
+        self.syncs: list[tuple[str, frozenset]] = []
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    async def ensure(self, key, address, port, pem) -> None:
+        pass
+
+    async def forget(self, key) -> None:
+        pass
+
+    def connected(self, key) -> bool:
+        return True
+
+    def error(self, key):
+        return None
+
+    async def sync(self, key, flows):
+        self.syncs.append((key, frozenset(flows)))
+        return len(flows), 0
+
+
+class Daemon:
+    """A Controller with fakes, running in this event loop."""
+
+    def __init__(self, tmp_path: Path, records: dict, *, failing: set[str] = frozenset(), vifs=None):
+        (tmp_path / "pw").write_text("secret\n")
+        pool = PoolConfig(name="pool-a", url="https://127.0.0.1", username="root", password_file=tmp_path / "pw")
+        self.config = Config(path=tmp_path / "sdnctl.toml", cert_dir=tmp_path / "certs",
+                             state_dir=tmp_path / "state", pools=(pool,))
+        self.switches: dict[str, FakeSwitch] = {}
+        self.channel: FakeChannel | None = None
+
+        def make_switch(uuid, name, *args):
+            switch = self.switches[uuid] = FakeSwitch(uuid, name, *args)
+            switch.fail = uuid in failing
+            switch.vifs = list((vifs or {}).get(uuid, ()))
+            return switch
+
+        def make_channel(cert, key):
+            self.channel = FakeChannel(cert, key)
+            return self.channel
+
+        self.controller = Controller(self.config, make_watcher=lambda cfg, cb: FakePool(records, cfg, cb),
+                                     make_switch=make_switch, make_channel=make_channel)
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Daemon:
+        self.task = asyncio.create_task(self.controller.run())
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+def mesh_records(hosts=(H1, H2, H3), **extra) -> dict:
+    b = PoolBuilder("pool-a")
+    net = b.network(config(topology="mesh") | extra, bridge=BRIDGE)
+    for uuid in hosts:
+        b.join(net, b.host(uuid))
+    return b.records
+
+
+def ports_of(daemon: Daemon, uuid: str) -> set[str]:
+    switch = daemon.switches.get(uuid)
+    return {p.remote_host for p in switch.ports.values()} if switch else set()
+
+
+async def test_a_second_refresh_plans_nothing(tmp_path):
+    async with Daemon(tmp_path, mesh_records()) as d:
+        await wait_until(lambda: all(ports_of(d, h) == {H1, H2, H3} - {h} for h in (H1, H2, H3)),
+                         what="a converged three-host mesh")
+        await wait_until(lambda: all(a.dirty.is_set() is False for a in d.controller.hosts), what="idle agents")
+        before = {uuid: sw.stats["transactions"] for uuid, sw in d.switches.items()}
+        await d.controller.refresh()
+        await wait_until(lambda: all(not a.dirty.is_set() for a in d.controller.hosts), what="idle agents again")
+        assert {uuid: sw.stats["transactions"] for uuid, sw in d.switches.items()} == before
+        assert before == {H1: 1, H2: 1, H3: 1}   # ports, controller row and RSTP: one transaction each
+
+
+async def test_one_hosts_failing_transaction_holds_no_other_host_back(tmp_path):
+    async with Daemon(tmp_path, mesh_records(), failing={H2}) as d:
+        await wait_until(lambda: ports_of(d, H1) == {H2, H3} and ports_of(d, H3) == {H1, H2},
+                         what="the healthy hosts converged")
+        await wait_until(lambda: d.controller.hosts.get(H2).error, what="the failing host's error")
+        assert ports_of(d, H2) == set()
+        assert "refused" in d.controller.status()["hosts"][H2]["error"]
+
+
+async def test_rule_flows_sync_on_a_host_whose_tunnel_transaction_keeps_failing(tmp_path):
+    from sdnctl.core.model import VifPort
+
+    records = mesh_records()
+    records["vif"] = {"OpaqueRef:vif": {"uuid": VIF, "other_config": {"sdnctl:of-rules": json.dumps(
+        [json.dumps({"allow": False, "protocol": "tcp", "port": 22, "ipRange": "", "direction": "to"})])}}}
+    vif = VifPort(vif_uuid=VIF, network_uuid="net", bridge="xenbr1", ofport=5, mac="aa:bb:cc:00:00:01")
+    async with Daemon(tmp_path, records, failing={H2}, vifs={H2: [vif]}) as d:
+        await wait_until(lambda: d.switches.get(H2), what="H2's switch")
+        d.switches[H2].controller_rows["xenbr1"] = "pssl:6653:10.0.0.2"   # a controller row from before
+
+        def synced():
+            return [flows for key, flows in d.channel.syncs if key == f"{H2}/xenbr1"]
+
+        d.controller.hosts.get(H2).dirty.set()
+        flows = (await wait_until(synced, what="a flow sync on the failing host"))[-1]
+        assert any(("tcp_dst", 22) in f.match and f.action == "drop" for f in flows)
+        assert d.switches[H2].stats["transactions"] == 0
+
+
+async def test_an_unplugged_access_pif_on_a_live_host_is_plugged(tmp_path):
+    b = PoolBuilder("pool-a")
+    net = b.network(config(), bridge=BRIDGE)
+    tunnel = b.join(net, b.host(H1), attached=False)
+    async with Daemon(tmp_path, b.records) as d:
+        pool = d.controller.watchers["pool-a"]
+        plugs = await wait_until(lambda: [c for c in pool.calls if c[0] == "PIF.plug"], what="a PIF.plug call")
+        assert plugs[0] == ("PIF.plug", b.records["tunnel"][tunnel]["access_PIF"])
