@@ -1,0 +1,167 @@
+"""The decisions the daemon used to make in its shell, now pure: inventory, host plans, XAPI write-backs, status."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sdnctl.core.hostplan import ObservedHost, World, controlled_bridges, frozen_networks, plan_host
+from sdnctl.core.inventory import build_inventory, host_live
+from sdnctl.core.model import ObservedPort, VifPort
+from sdnctl.core.status import Facts, HostView, PoolView, mqtt_states, status_document
+from sdnctl.core.topology import desired_tunnels
+from sdnctl.core.writeback import (
+    PlugPif, RecordCenter, SetTunnelStatus, SyncCertificates, center_records, certificate_syncs, pif_plugs,
+    tunnel_statuses,
+)
+from tests.unit.test_topology import H1, H2, H3, NET, PoolBuilder, config
+
+OTHER_NET = "6f1c0c2e-8d0b-4d5e-9a57-3f2d1c0b0aff"
+
+
+def world(records: dict, *, complete: bool = True, psks=None) -> World:
+    inventory = build_inventory(records)
+    return World(inventory=inventory, desired=desired_tunnels(inventory.snapshot, psks), complete=complete)
+
+
+def pool(*hosts: str, attached: bool = True, live=True, **settings) -> dict:
+    b = PoolBuilder("pool-a")
+    net = b.network(config(**settings), bridge="xapi1")
+    for uuid in hosts:
+        b.join(net, b.host(uuid, live=live), attached=attached)
+    return {"pool-a": b.records}
+
+
+def observed(*ports: ObservedPort, controllers=None, vifs=(), bridges=("xapi1", "xenbr1")) -> ObservedHost:
+    return ObservedHost(address="10.0.0.1", bridges=frozenset(bridges), ports=tuple(ports),
+                        controllers=dict(controllers or {}), rstp_bridges=frozenset(), vif_ports=tuple(vifs))
+
+
+def port_to(remote: str, network: str = NET, ofport: int | None = 1) -> ObservedPort:
+    return ObservedPort(name=f"sdn-{remote[-4:]}", bridge="xapi1", network_id=network, remote_host=remote, type="gre",
+                        options=(("key", "100"), ("remote_ip", "10.0.0.9")), ofport=ofport)
+
+
+# --- inventory ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("live", "expected"), [(True, True), ("true", True), (False, False), ("false", False),
+                                                (None, False)], ids=["bool", "xmlrpc-string", "dead", "dead-string",
+                                                                     "no-metrics"])
+def test_liveness_is_decided_once_for_hosts_and_endpoints(live, expected):
+    records = pool(H1, live=live)["pool-a"]
+    host = next(iter(records["host"].values()))
+    inventory = build_inventory({"pool-a": records})
+    assert host_live(records, host) is expected
+    assert inventory.hosts[H1].live is expected
+    assert inventory.networks[0].endpoints[0].eligible is expected
+
+
+def test_inventory_types_tunnels_access_pifs_and_network_objects():
+    inventory = build_inventory(pool(H1, H2, attached=False))
+    assert {t.host_uuid for t in inventory.tunnels} == {H1, H2}
+    assert all(t.network_id == NET and t.pool == "pool-a" for t in inventory.tunnels)
+    assert {(p.host_uuid, p.plugged, p.pluggable) for p in inventory.access_pifs} == {(H1, False, True),
+                                                                                     (H2, False, True)}
+    assert [o.network_id for o in inventory.network_objects] == [NET]
+    assert inventory.host_name(H1) == "host-1" and inventory.host_name("gone") == "gone"
+
+
+def test_a_malformed_rule_set_is_an_error_of_its_object_only():
+    records = pool(H1)["pool-a"]
+    records["vif"] = {"r1": {"uuid": "vif-1", "other_config": {"sdnctl:of-rules": "not json"}},
+                      "r2": {"uuid": "vif-2", "other_config": {"sdnctl:of-rules": json.dumps(
+                          [json.dumps({"allow": False, "protocol": "icmp", "direction": "both"})])}}}
+    inventory = build_inventory({"pool-a": records})
+    assert set(inventory.rule_errors) == {"vif-1"} and "VIF vif-1" in inventory.rule_errors["vif-1"]
+    assert set(inventory.vif_rules) == {"vif-2"}
+
+
+# --- host plans -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("complete", "expected"), [(True, set()), (False, {OTHER_NET})],
+                         ids=["complete", "partial-picture"])
+def test_while_a_pool_is_unknown_every_network_a_host_carries_is_frozen(complete, expected):
+    w = world(pool(H1, H2), complete=complete)
+    seen = observed(port_to(H3, network=OTHER_NET))
+    assert frozen_networks(w, seen) == expected
+    plan = plan_host(H1, w, seen, openflow_port=6653)
+    assert [p.network_id for p in plan.ports.delete] == ([] if expected else [OTHER_NET])
+
+
+def test_controlled_bridges_are_private_ruled_and_already_controlled_ones_present_here():
+    records = pool(H1)["pool-a"]
+    records["vif"] = {"r": {"uuid": "vif-1", "other_config": {"sdnctl:of-rules": json.dumps(
+        [json.dumps({"allow": False, "protocol": "tcp", "port": 22, "direction": "to"})])}}}
+    vifs = [VifPort("vif-1", "n", "xenbr1", 4, "aa:bb:cc:00:00:01"), VifPort("vif-2", "n", "xenbr2", 5, "aa:bb:cc:00:00:02")]
+    seen = observed(controllers={"xenbr0": "pssl:6654:10.0.0.1", "gone": "pssl:6655:10.0.0.1"}, vifs=vifs,
+                    bridges=("xapi1", "xenbr0", "xenbr1", "xenbr2"))
+    w = world({"pool-a": records})
+    assert controlled_bridges(H1, w, seen) == {"xapi1", "xenbr0", "xenbr1"}
+    plan = plan_host(H1, w, seen, openflow_port=6653)
+    assert dict(plan.ports.set_controllers) == {"xapi1": "pssl:6653:10.0.0.1", "xenbr1": "pssl:6655:10.0.0.1"}
+    assert set(plan.flows) == {"xenbr0", "gone"}   # flows go to bridges that have a controller row now
+
+
+# --- XAPI write-backs -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("complete", "live", "plugs"), [(True, True, 1), (False, True, 0), (True, False, 0)],
+                         ids=["plug", "partial-picture", "dead-host"])
+def test_access_pifs_are_plugged_on_live_hosts_once_the_picture_is_complete(complete, live, plugs):
+    w = world(pool(H1, attached=False, live=live), complete=complete)
+    actions = pif_plugs(w)
+    assert len(actions) == plugs and all(isinstance(a, PlugPif) and a.host_name == "host-1" for a in actions)
+
+
+@pytest.mark.parametrize(("up", "active"), [((H2, H3), True), ((H2,), False), ((), False)],
+                         ids=["all-up", "one-missing", "none"])
+def test_tunnel_status_is_active_when_every_desired_port_is_up(up, active):
+    w = world(pool(H1, H2, H3, topology="mesh"))
+    names = {s.remote_host: s.name for s in w.desired.tunnels[H1]}
+    ports = [ObservedPort(names[r], "xapi1", NET, r, "gre", (), ofport=3) for r in up]
+    (action,) = tunnel_statuses(w, H1, ports)
+    assert isinstance(action, SetTunnelStatus) and action.status == {"active": str(active).lower(), "key": "100"}
+
+
+def test_a_tunnel_status_already_in_xapi_is_not_written_again():
+    records = pool(H1, topology="mesh")
+    for tunnel in records["pool-a"]["tunnel"].values():
+        tunnel["status"] = {"active": "false", "key": "100"}
+    assert tunnel_statuses(world(records), H1, []) == []
+
+
+def test_a_new_star_center_is_recorded_in_every_pool_object_and_a_recorded_one_is_kept():
+    w = world(pool(H1, H2))
+    (record,) = center_records(w)
+    assert isinstance(record, RecordCenter) and record.center == H1 and record.previous is None
+    assert [pool for pool, _ in record.targets] == ["pool-a"]
+    assert center_records(world(pool(H1, H2, center=H1))) == []
+    assert center_records(world(pool(H1, H2, topology="mesh"))) == []
+
+
+@pytest.mark.parametrize(("before", "now", "trusted", "expected"), [
+    ({"p": {H1}}, {"p": {H1, H2}}, {"p"}, ["p"]),
+    ({"p": {H1, H2}}, {"p": {H1}}, {"p"}, []),
+    ({}, {"p": {H1}}, {"p"}, []),
+    ({"p": {H1}}, {"p": {H1, H2}}, set(), []),
+], ids=["join", "eject", "first-sight", "untrusted"])
+def test_certificates_are_synced_when_a_trusted_pool_gains_a_host(before, now, trusted, expected):
+    actions = certificate_syncs({k: frozenset(v) for k, v in before.items()},
+                                {k: frozenset(v) for k, v in now.items()}, trusted)
+    assert actions == [SyncCertificates(p) for p in expected]
+
+
+# --- status ---------------------------------------------------------------------------------------
+
+def test_status_and_mqtt_states_never_carry_a_psk():
+    w = world(pool(H1, H2, encrypted="true"), psks={NET: "s3cret-psk"})
+    spec = next(iter(w.desired.tunnels[H1]))
+    port = ObservedPort(spec.name, "xapi1", NET, spec.remote_host, "gre", tuple(sorted(spec.options.items())), 2)
+    view = HostView(name="host-1", target="10.0.0.1:6640", connected=True, error=None, openflow={},
+                    openflow_synced=True, stats={"transactions": 1}, ports=(port,))
+    document = status_document(w, Facts(hosts={H1: view}, pools=(PoolView("pool-a", True, "u", 1, None),)), 1.0)
+    text = json.dumps(document) + json.dumps(mqtt_states(document))
+    assert "s3cret-psk" not in text
+    hosts = mqtt_states(document)[f"network/{NET}"]["hosts"]
+    assert hosts["host-1"] == {"eligible": True, "tunnels_up": 1, "tunnels_missing": 0}
+    assert hosts["host-2"] == {"eligible": True, "tunnels_up": 0, "tunnels_missing": 1}
