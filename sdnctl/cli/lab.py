@@ -1,0 +1,239 @@
+"""`sdnctl lab`: simulated XCP-ng pools on real Open vSwitch, for tests and the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from sdnctl.cli import options, render
+
+LAB_START_TIMEOUT = 120.0
+LAB_STOP_TIMEOUT = 30.0
+
+
+def register(subparsers) -> None:
+    lab = subparsers.add_parser(
+        "lab", help="simulated XCP-ng pools on real Open vSwitch, for tests and the demo",
+        description="Simulated XCP-ng pools: a XAPI simulator per pool (XML-RPC and JSON-RPC on "
+                    "each host's address, ports 80/443) and real ovsdb-server/ovs-vswitchd per host.")
+    sub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
+
+    up = sub.add_parser("up", help="start a lab in the background and write a daemon config for it")
+    up.add_argument("--pools", type=int, default=1, help="number of pools (default 1)")
+    up.add_argument("--hosts", type=int, default=2, help="hosts per pool (default 2)")
+    up.add_argument("--netns", action="store_true",
+                    help="data-plane mode: each host in its own network namespace on the netdev datapath, "
+                         "eth1 on a shared underlay (198.18.POOL.HOST/16), VMs as namespaces")
+    options.add_lab(up)
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run a lab in the foreground (what `lab up` starts)")
+    serve.add_argument("--pools", type=int, default=1)
+    serve.add_argument("--hosts", type=int, default=2)
+    serve.add_argument("--netns", action="store_true")
+    options.add_lab(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    status = sub.add_parser("status", help="show the running lab's pools and hosts")
+    status.add_argument("--json", action="store_true",
+                        help='stable JSON: {"config", "pools": [{"name", "url", "username", "password", "master", '
+                             '"hosts": [{"uuid", "name", "ovsdb", "netns"}]}]}')
+    options.add_lab(status)
+    status.set_defaults(func=cmd_status)
+
+    host = sub.add_parser("host", help="scenario verbs: a host joins a pool, is ejected, crashes or recovers")
+    host.add_argument("verb", choices=["join", "eject", "crash", "recover"])
+    host.add_argument("target", help="the pool (for join) or the host name (p1h2, ...)")
+    options.add_lab(host)
+    host.set_defaults(func=cmd_host)
+
+    vm = sub.add_parser("vm", help="start a guest VM with one VIF on a network (a namespace with --netns)")
+    vm.add_argument("--name", required=True)
+    vm.add_argument("--host", required=True, help="host name, e.g. p1h1")
+    vm.add_argument("--network", required=True, help="network name_label in that host's pool")
+    vm.add_argument("--ip", help="guest address with prefix, e.g. 192.0.2.10/24 (data-plane labs)")
+    vm.add_argument("--mac", help="VIF MAC (default: random)")
+    options.add_lab(vm)
+    vm.set_defaults(func=cmd_vm)
+
+    down = sub.add_parser("down", help="stop the lab: every process, namespace and file it made (idempotent)")
+    options.add_lab(down)
+    down.set_defaults(func=cmd_down)
+
+
+def _paths(args) -> tuple[Path, Path, Path]:
+    """(pid file, log file, state file) of the lab with this octet."""
+    from sdnctl.lab.lab import STATE_FILE
+
+    root = Path(args.root)
+    tag = f"sdnlab{args.octet}"
+    return root / f"{tag}.pid", root / f"{tag}.log", root / tag / STATE_FILE
+
+
+def _serve_pid(pid_file: Path) -> int | None:
+    """The pid of a live `sdnctl lab serve` for this lab, if any."""
+    try:
+        pid = int(pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"serve" in cmdline else None
+
+
+def cmd_up(args) -> int:
+    pid_file, log_file, state_file = _paths(args)
+    running = _serve_pid(pid_file)
+    if running:
+        print(f"a lab is already running (pid {running}); `sdnctl lab down` first", file=sys.stderr)
+        return 1
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "sdnctl.cli", "lab", "serve", "--pools", str(args.pools), "--hosts", str(args.hosts),
+           "--octet", str(args.octet), "--root", str(args.root)] + (["--netns"] if args.netns else [])
+    started = time.monotonic()
+    with open(log_file, "w") as log:
+        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+    pid_file.write_text(f"{child.pid}\n")
+    total = args.pools * args.hosts
+    print(f"lab up: starting {args.pools} pool(s) x {args.hosts} host(s) "
+          f"({'data plane in namespaces' if args.netns else 'dummy datapath'}) ...", flush=True)
+    while not state_file.exists():
+        if child.poll() is not None:
+            print(f"lab up: failed (exit {child.returncode}); log {log_file}:", file=sys.stderr)
+            print(log_file.read_text()[-3000:], file=sys.stderr)
+            return 1
+        if time.monotonic() - started > LAB_START_TIMEOUT:
+            print(f"lab up: not ready after {LAB_START_TIMEOUT:.0f}s; see {log_file}", file=sys.stderr)
+            os.kill(child.pid, signal.SIGTERM)
+            return 1
+        time.sleep(0.1)
+    state = json.loads(state_file.read_text())
+    print(f"lab up: {total} hosts ready in {time.monotonic() - started:.1f}s")
+    print(f"daemon config: {state['config']}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    """Run a lab in the foreground until SIGTERM/SIGINT, then tear it down."""
+    from sdnctl.lab.lab import Lab
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    lab = Lab(pools=args.pools, hosts=args.hosts, dataplane=args.netns, octet=args.octet, root=Path(args.root))
+    lab.up()
+    print(f"lab serving: {lab.state_path}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        lab.down()
+        print("lab stopped", flush=True)
+    return 0
+
+
+def cmd_down(args) -> int:
+    from sdnctl.lab.lab import sweep
+
+    pid_file, _, _ = _paths(args)
+    pid = _serve_pid(pid_file)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + LAB_STOP_TIMEOUT
+        while _serve_pid(pid_file) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _serve_pid(pid_file):
+            os.kill(pid, signal.SIGKILL)
+    tag = f"sdnlab{args.octet}"
+    leftovers = sweep(Path(args.root) / tag, tag)
+    pid_file.unlink(missing_ok=True)
+    if pid or leftovers:
+        print(f"lab down: stopped{' the lab (pid %d)' % pid if pid else ''}"
+              f"{'; swept ' + ', '.join(leftovers) if leftovers else ''}")
+    else:
+        print("lab down: no lab was running; nothing to do")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from sdnctl.lab.lab import read_state
+
+    state = read_state(Path(args.root), args.octet)
+    print(render.lab_status_json(state) if args.json else render.lab_status(state))
+    return 0
+
+
+def _pool(args, pool_name: str | None = None, host_name: str | None = None) -> dict:
+    """The lab state's entry of the pool named, or of the pool holding `host_name`."""
+    from sdnctl.errors import LabError
+    from sdnctl.lab.lab import read_state
+
+    for pool in read_state(Path(args.root), args.octet)["pools"]:
+        if pool["name"] == pool_name or any(h["name"] == host_name for h in pool["hosts"]):
+            return pool
+    raise LabError(f"no {'pool ' + pool_name if pool_name else 'host ' + str(host_name)} in the running lab; "
+                   "see `sdnctl lab status`")
+
+
+def _lab_proxy(pool: dict):
+    """An XML-RPC proxy to the pool's simulator, which serves the lab's own self-signed certificate."""
+    import ssl
+    import xmlrpc.client
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return xmlrpc.client.ServerProxy(pool["url"], context=context)
+
+
+def _xapi_session(pool: dict):
+    import XenAPI
+
+    session = XenAPI.Session(pool["url"], ignore_ssl=True)  # the lab's own self-signed hosts
+    session.login_with_password(pool["username"], pool["password"], "1.0", "sdnctl-lab")
+    return session
+
+
+def cmd_host(args) -> int:
+    """Scenario verbs on the running lab: join, eject, crash, recover."""
+    from sdnctl.errors import LabError
+
+    pool = _pool(args, pool_name=args.target if args.verb == "join" else None,
+                 host_name=None if args.verb == "join" else args.target)
+    method = getattr(_lab_proxy(pool).lab, f"host_{args.verb}")
+    result = method() if args.verb == "join" else method(args.target)
+    if result.get("Status") != "Success":
+        raise LabError(f"lab host {args.verb} {args.target}: {result.get('ErrorDescription')}")
+    print(f"host {result['Value'] if args.verb == 'join' else args.target}: {args.verb} done")
+    return 0
+
+
+def cmd_vm(args) -> int:
+    """A guest VM on a host, with one VIF on a network, started (its namespace in --netns labs)."""
+    from sdnctl.errors import LabError
+
+    pool = _pool(args, host_name=args.host)
+    created = _lab_proxy(pool).lab.vm_create(args.name, args.ip or "")
+    if created.get("Status") != "Success":
+        raise LabError(f"lab vm: {created.get('ErrorDescription')}")
+    session = _xapi_session(pool)
+    try:
+        api = session.xenapi
+        networks = api.network.get_by_name_label(args.network)
+        if not networks:
+            raise LabError(f"no network {args.network!r} in {pool['name']}")
+        vif = api.VIF.create({"device": "0", "network": networks[0], "VM": created["Value"], "MAC": args.mac or "",
+                              "other_config": {}, "MTU": api.network.get_MTU(networks[0])})
+        api.VM.start_on(created["Value"], api.host.get_by_name_label(args.host)[0], False, False)
+        print(f"VM {args.name} ({api.VM.get_uuid(created['Value'])}) running on {args.host}, "
+              f"VIF {api.VIF.get_uuid(vif)} MAC {api.VIF.get_MAC(vif)}"
+              + (f", namespace sdnlab{args.octet}-vm-{api.VM.get_uuid(created['Value'])[:8]}" if args.ip else ""))
+    finally:
+        session.xenapi.session.logout()
+    return 0

@@ -1,0 +1,26 @@
+"""Options several commands share: the config file, and which lab (octet, root)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
+    from sdnctl.config import default_config_path
+
+    parser.add_argument("--config", default=str(default_config_path()),
+                        help="config file (default: $SDNCTL_CONFIG or /etc/sdnctl/sdnctl.toml; now %(default)s)")
+
+
+def add_lab(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--octet", type=int, default=0,
+                        help="second octet of the lab's loopback addresses 127.OCTET.POOL.HOST (default 0); "
+                             "labs with different octets can run side by side")
+    parser.add_argument("--root", default="/run/sdnctl-lab", help="where labs keep their files (default %(default)s)")
+
+
+def load_config(args: argparse.Namespace):
+    """The config named by --config."""
+    from sdnctl.config import load_config as load
+
+    return load(args.config)

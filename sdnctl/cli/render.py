@@ -1,0 +1,202 @@
+"""Text and JSON for the CLI, from plain values: no printing, no I/O, no clock (`now` is an argument).
+
+Every function returns the whole output without a trailing newline; the handler prints it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping, Sequence
+
+from sdnctl.certs import POOL_CA_NAME, CertInfo, same_fingerprint
+from sdnctl.core.flows import describe_rule
+from sdnctl.core.model import Rule
+
+# Older than this, `status` warns that the daemon (which rewrites status.json every few seconds) may be stopped.
+STALE_STATUS_SECONDS = 15
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], indent: str = "") -> list[str]:
+    """Left-aligned columns two spaces apart under a header row; None shows as `-`."""
+    cells = [list(headers)] + [["-" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return [(indent + "  ".join(c.ljust(w) for c, w in zip(row, widths))).rstrip() for row in cells]
+
+
+def to_json(value: object) -> str:
+    return json.dumps(value, indent=2)
+
+
+# --- status -----------------------------------------------------------------------------------
+
+def status_json(state: Mapping, now: float) -> str:
+    """The daemon's status document as it is, plus how old it is."""
+    return to_json({**state, "age_seconds": round(now - state["generated_at"], 1)})
+
+
+def status(state: Mapping, now: float) -> str:
+    """Pools, hosts, rule errors, then each network's hosts and tunnels, desired vs observed."""
+    lines = []
+    age = now - state["generated_at"]
+    if age > STALE_STATUS_SECONDS:
+        lines.append(f"warning: status is {age:.0f}s old; the daemon may be stopped")
+    if state["pools"]:
+        lines += table(["POOL", "STATE", "MASTER", "ERROR"],
+                       ([p["name"], "synced" if p["synced"] else "NOT SYNCED", p["master_url"], p["error"] or ""]
+                        for p in state["pools"]))
+    certificate = state.get("client_certificate")
+    if certificate:
+        lines += ["", f"client certificate: SHA-256 {certificate['fingerprint']}, expires {certificate['not_after']}"
+                     + (f"  WARNING: {certificate['warning']}" if certificate["warning"] else "")]
+    hosts = sorted(state["hosts"].values(), key=lambda h: h["name"])
+    if hosts:
+        lines.append("")
+        lines += table(["HOST", "OVSDB", "TARGET", "OPENFLOW", "ERROR"],
+                       ([h["name"], "connected" if h["connected"] else "DISCONNECTED", h["target"],
+                         ", ".join(f"{bridge} {'up' if of['connected'] else 'DOWN'}"
+                                   for bridge, of in sorted(h.get("openflow", {}).items())) or None,
+                         h["error"] or ""] for h in hosts))
+    rule_errors = sorted(state.get("rule_errors", {}).items())
+    if rule_errors:
+        lines.append("")
+        lines += [f"rules IGNORED on {where}: {error}" for where, error in rule_errors]
+    for n in state["networks"]:
+        lines.append("")
+        lines.append(f"network {n['name']} ({n['id']}) {n['encapsulation']} vni {n['vni']} {n['topology']}"
+                     + (f" center {n['center_name']}" if n["center"] else ""))
+        if n["error"]:
+            lines.append(f"  ERROR: {n['error']}")
+        if n["hosts"]:
+            lines += table(["HOST", "BRIDGE", "TRANSPORT IP", "ELIGIBLE", "TUNNEL", "REMOTE", "REMOTE IP", "OFPORT",
+                            "STATE", "ERROR"], _tunnel_rows(n["hosts"]), indent="  ")
+    return "\n".join(lines)
+
+
+def _tunnel_rows(hosts: Sequence[Mapping]) -> Iterable[list]:
+    """One row per tunnel; a host's own columns only on its first row, and a row of its own if it has none."""
+    for h in sorted(hosts, key=lambda h: h["name"]):
+        host = [h["name"], h["bridge"], h["transport_ip"], "eligible" if h["eligible"] else "INELIGIBLE"]
+        if not h["tunnels"]:
+            yield host + [None] * 5 + [""]
+        for t in h["tunnels"]:
+            state = "ok" if t["desired"] and t["observed"] else "MISSING" if t["desired"] else "STALE"
+            yield host + [t["name"], t["remote_name"] or None, t["remote_ip"], t["ofport"], state, t["error"] or ""]
+            host = [""] * 4
+
+
+# --- network ----------------------------------------------------------------------------------
+
+def _int(value: object) -> object:
+    """XAPI hands vni (other_config) and MTU over as strings; JSON readers want numbers."""
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def _typed_network(network: Mapping) -> dict:
+    return {**network, "vni": _int(network["vni"]), "mtu": _int(network["mtu"])}
+
+
+def network_list_json(networks: Sequence[Mapping]) -> str:
+    return to_json([_typed_network(n) for n in networks])
+
+
+def network_list(networks: Sequence[Mapping]) -> str:
+    if not networks:
+        return "no private networks; create one with `sdnctl network create`"
+    return "\n".join(table(
+        ["NAME", "ID", "ENCAPSULATION", "VNI", "TOPOLOGY", "MTU", "ORIGIN", "POOLS"],
+        ([n["name"], n["id"], n["encapsulation"], n["vni"], n["topology"], n["mtu"], n["origin"],
+          ", ".join(f"{p['pool']}:{p['bridge']}" for p in n["pools"])] for n in networks)))
+
+
+def network_show_json(network: Mapping) -> str:
+    return to_json(_typed_network(network))
+
+
+def network_show(network: Mapping) -> str:
+    """The network's settings, then one row per pool it spans."""
+    fields = [("name", network["name"]), ("id", network["id"]), ("origin", network["origin"]),
+              ("encapsulation", network["encapsulation"]), ("vni", network["vni"]),
+              ("topology", network["topology"]), ("mtu", network["mtu"]),
+              ("encrypted", "yes (IPsec)" if network["encrypted"] else "no")]
+    width = max(len(key) for key, _ in fields) + 1
+    lines = [f"{key + ':':<{width}} {'-' if value is None else value}" for key, value in fields]
+    lines.append("")
+    lines += table(["POOL", "NETWORK UUID", "BRIDGE", "PIFS"],
+                   ([p["pool"], p["network_uuid"], p["bridge"], p["pifs"]] for p in network["pools"]))
+    return "\n".join(lines)
+
+
+# --- rule -------------------------------------------------------------------------------------
+
+def rule_list_json(found: Sequence[tuple[str, str, Rule]]) -> str:
+    return to_json([{"pool": pool, "object": cls, **dataclasses.asdict(rule), "text": describe_rule(rule)}
+                    for pool, cls, rule in found])
+
+
+def rule_list(found: Sequence[tuple[str, str, Rule]]) -> str:
+    if not found:
+        return "no rules"
+    return "\n".join(table(["POOL", "OBJECT", "RULE"], ([pool, cls, describe_rule(rule)] for pool, cls, rule in found)))
+
+
+# --- certs ------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class PoolTrust:
+    """What `certs show` learnt of one pool: whether its CA is installed and which, or why it could not ask."""
+
+    pool: str
+    installed: bool = False
+    fingerprint: str | None = None
+    error: str | None = None
+
+
+def _trust(pool: PoolTrust, ours: str) -> tuple[str, str]:
+    """(stable JSON word, operator text) for one pool's trust in our CA."""
+    if pool.error is not None:
+        return "unreachable", f"unreachable: {pool.error}"
+    if not pool.installed:
+        return "not-installed", "not installed"
+    if same_fingerprint(pool.fingerprint, ours):
+        return "ours", "trusts sdnctl's CA"
+    return "other", f"holds ANOTHER {POOL_CA_NAME} (SHA-256 {pool.fingerprint or 'unknown'})"
+
+
+def certs_show_json(certificates: Sequence[tuple[str, CertInfo]], pools: Sequence[PoolTrust], ours: str) -> str:
+    return to_json({
+        "certificates": [{"role": role, **dataclasses.asdict(info), "expiring": info.expiring}
+                         for role, info in certificates],
+        "pools": [{"pool": p.pool, "trust": _trust(p, ours)[0], "fingerprint": p.fingerprint, "error": p.error}
+                  for p in pools],
+    })
+
+
+def certs_show(certificates: Sequence[tuple[str, CertInfo]], pools: Sequence[PoolTrust], ours: str) -> str:
+    """The CA and client certificate, a warning for each one expiring soon, then each pool's trust."""
+    lines = table(["ROLE", "SUBJECT", "SHA-256", "EXPIRES", "DAYS LEFT"],
+                  ([role, info.subject, info.fingerprint, info.not_after, info.days_left]
+                   for role, info in certificates))
+    lines += [f"WARNING: the {role} certificate expires in {info.days_left} days; run `sdnctl certs rotate`"
+              for role, info in certificates if info.expiring]
+    if pools:
+        lines.append("")
+        lines += [f"pool {p.pool}: {_trust(p, ours)[1]}" for p in pools]
+    return "\n".join(lines)
+
+
+# --- lab --------------------------------------------------------------------------------------
+
+def lab_status_json(state: Mapping) -> str:
+    return to_json(state)
+
+
+def lab_status(state: Mapping) -> str:
+    """The daemon config, each pool's XAPI endpoint, and each host."""
+    lines = [f"config: {state['config']}", ""]
+    lines += table(["POOL", "URL", "MASTER"], ([p["name"], p["url"], p["master"]] for p in state["pools"]))
+    lines.append("")
+    lines += table(["POOL", "HOST", "ADDRESS", "UUID", "OVSDB", "NETNS"],
+                   ([p["name"], h["name"], h["address"], h["uuid"], h["ovsdb"], h["netns"]]
+                    for p in state["pools"] for h in p["hosts"]))
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""The CLI's renderer: fixed values in, exact text out (goldens in tests/unit/golden/<id>.txt).
+
+After a deliberate output change, rewrite the goldens with SDNCTL_UPDATE_GOLDENS=1 and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from sdnctl.certs import CertInfo
+from sdnctl.cli import render
+from sdnctl.cli.render import PoolTrust
+from sdnctl.core.model import Rule
+
+GOLDEN = Path(__file__).parent / "golden"
+
+# --- fixed inputs -----------------------------------------------------------------------------
+
+CA = CertInfo("/etc/sdnctl/certs/ca.pem", "CN=sdnctl CA", "CN=sdnctl CA", "AA:BB:CC", "2035-01-01", 3650)
+CLIENT = CertInfo("/etc/sdnctl/certs/client.pem", "CN=sdnctl", "CN=sdnctl CA", "DD:EE:FF", "2026-02-01", 12)
+
+NET = {"id": "8f0c-1", "name": "net", "origin": "sdnctl", "encapsulation": "gre", "vni": "7", "topology": "star",
+       "encrypted": True, "mtu": "1456",
+       "pools": [{"pool": "pool1", "network_uuid": "a1", "bridge": "xenbr5", "pifs": 2},
+                 {"pool": "pool2", "network_uuid": "b2", "bridge": "xapi3", "pifs": 3}]}
+XO_NET = {"id": "2c4d-2", "name": "from-xo", "origin": "xo", "encapsulation": "vxlan", "vni": None, "topology": "mesh",
+          "encrypted": False, "mtu": 1450, "pools": [{"pool": "pool1", "network_uuid": "c3", "bridge": "xapi9", "pifs": 1}]}
+
+HOST_OK = {"name": "p1h1", "target": "ssl:127.0.1.1:6640", "connected": True, "error": None,
+           "openflow": {"xenbr1": {"connected": True}, "xenbr0": {"connected": False}}}
+HOST_DOWN = {"name": "p1h2", "target": "ssl:127.0.1.2:6640", "connected": False, "error": "timed out", "openflow": {}}
+TUNNELS = [
+    {"name": "gre-0a000002", "remote_name": "p1h2", "remote_ip": "10.0.0.2", "desired": True, "observed": True,
+     "ofport": 3, "error": None},
+    {"name": "gre-0a000003", "remote_name": "p1h3", "remote_ip": "10.0.0.3", "desired": True, "observed": False,
+     "ofport": None, "error": "could not open"},
+    {"name": "gre-0a000009", "remote_name": "", "remote_ip": "10.0.0.9", "desired": False, "observed": True,
+     "ofport": 7, "error": None},
+]
+STATUS = {
+    "generated_at": 1000.0,
+    "client_certificate": {"fingerprint": "DD:EE:FF", "not_after": "2026-02-01", "days_left": 12,
+                           "warning": "client certificate expires in 12 days; run `sdnctl certs rotate`"},
+    "pools": [{"name": "pool1", "synced": True, "master_url": "https://127.0.1.1", "resyncs": 1, "error": None},
+              {"name": "pool2", "synced": False, "master_url": None, "resyncs": 0, "error": "connection refused"}],
+    "hosts": {"uuid-2": HOST_DOWN, "uuid-1": HOST_OK},
+    "networks": [{"id": "8f0c-1", "name": "net", "encapsulation": "gre", "vni": 7, "topology": "star",
+                  "center": "uuid-1", "center_name": "p1h1", "error": None, "encrypted": False, "hosts": [
+                      {"name": "p1h2", "bridge": "xenbr1", "transport_ip": None, "eligible": False, "tunnels": []},
+                      {"name": "p1h1", "bridge": "xenbr1", "transport_ip": "10.0.0.1", "eligible": True,
+                       "tunnels": TUNNELS}]},
+                 {"id": "2c4d-2", "name": "bad", "encapsulation": "vxlan", "vni": 9, "topology": "mesh",
+                  "center": None, "center_name": "", "error": "vni 9 is taken by net2", "encrypted": False,
+                  "hosts": []}],
+    "rule_errors": {"vif-1": "pool pool1, VIF vif-1: not JSON"},
+}
+FRESH = {"generated_at": 1000.0, "pools": [{"name": "pool1", "synced": True, "master_url": "https://127.0.1.1",
+                                            "error": None}],
+         "hosts": {"uuid-1": {**HOST_OK, "openflow": {}}}, "networks": []}
+
+RULES = [("pool1", "VIF", Rule(False, "tcp", 22, "10.0.0.0/8", "to")), ("pool2", "network", Rule(True, "icmp"))]
+TRUST = [PoolTrust("pool1", installed=True, fingerprint="aabbcc"), PoolTrust("pool2", installed=True, fingerprint="11:22"),
+         PoolTrust("pool3"), PoolTrust("pool4", error="timed out")]
+
+LAB = {"config": "/run/sdnctl-lab/sdnlab77/controller/sdnctl.toml", "pools": [
+    {"name": "pool1", "url": "https://127.77.1.1", "username": "root", "password": "secret", "master": "p1h1",
+     "hosts": [{"uuid": "h-1", "name": "p1h1", "address": "127.77.1.1", "ovsdb": "unix:/r/p1h1/db.sock", "netns": None},
+               {"uuid": "h-2", "name": "p1h2", "address": "127.77.1.2", "ovsdb": "unix:/r/p1h2/db.sock",
+                "netns": "sdnlab77-p1h2"}]}]}
+
+CASES = {
+    "status-stale": (render.status, (STATUS, 1020.0)),
+    "status-fresh": (render.status, (FRESH, 1005.0)),
+    "status-json": (render.status_json, ({"generated_at": 1000.0, "pools": []}, 1002.345)),
+    "network-list": (render.network_list, ([NET, XO_NET],)),
+    "network-list-empty": (render.network_list, ([],)),
+    "network-list-json": (render.network_list_json, ([NET, XO_NET],)),
+    "network-show": (render.network_show, (NET,)),
+    "network-show-json": (render.network_show_json, (XO_NET,)),
+    "rule-list": (render.rule_list, (RULES,)),
+    "rule-list-empty": (render.rule_list, ([],)),
+    "rule-list-json": (render.rule_list_json, (RULES,)),
+    "certs-show": (render.certs_show, ([("CA", CA), ("client", CLIENT)], TRUST, "AA:BB:CC")),
+    "certs-show-no-pools": (render.certs_show, ([("CA", CA)], [], "AA:BB:CC")),
+    "certs-show-json": (render.certs_show_json, ([("client", CLIENT)], TRUST[:2] + TRUST[3:], "AA:BB:CC")),
+    "lab-status": (render.lab_status, (LAB,)),
+    "lab-status-json": (render.lab_status_json, ({"config": "/c.toml", "pools": []},)),
+}
+
+
+@pytest.mark.parametrize(("function", "args"), CASES.values(), ids=CASES.keys())
+def test_renders_exactly_the_golden_text(request, function, args):
+    golden = GOLDEN / f"{request.node.callspec.id}.txt"
+    text = function(*args)
+    if os.environ.get("SDNCTL_UPDATE_GOLDENS"):
+        golden.write_text(text + "\n")
+    assert text == golden.read_text().removesuffix("\n")
+
+
+@pytest.mark.parametrize(("function", "args", "path"), [
+    (render.network_list_json, ([NET],), lambda doc: (doc[0]["vni"], doc[0]["mtu"])),
+    (render.network_show_json, (NET,), lambda doc: (doc["vni"], doc["mtu"])),
+], ids=["list", "show"])
+def test_network_json_has_numeric_vni_and_mtu_though_xapi_gives_strings(function, args, path):
+    assert path(json.loads(function(*args))) == (7, 1456)
+
+
+@pytest.mark.parametrize(("headers", "rows", "expected"), [
+    (["A", "BB"], [], ["A  BB"]),
+    (["A", "B"], [["long", None], ["x", 3]], ["A     B", "long  -", "x     3"]),
+    (["A", "B"], [["x", ""]], ["A  B", "x"]),
+], ids=["header-only", "widths-and-none", "no-trailing-space"])
+def test_table(headers, rows, expected):
+    assert render.table(headers, rows) == expected
+
+
+def test_status_json_adds_the_age_and_keeps_the_document():
+    state = {"generated_at": 1000.0, "pools": [], "hosts": {}, "networks": []}
+    assert json.loads(render.status_json(state, 1012.34)) == {**state, "age_seconds": 12.3}
+    assert "age_seconds" not in state
