@@ -19,7 +19,7 @@ from sdnctl import certs
 from sdnctl.errors import LabError
 from sdnctl.lab import netns
 from sdnctl.lab.ovshost import OvsHost, create_segment
-from sdnctl.lab.xapi_sim import PoolSimulator
+from sdnctl.lab.xapi import PoolSimulator
 
 DEFAULT_ROOT = Path("/run/sdnctl-lab")
 STATE_FILE = "lab.json"

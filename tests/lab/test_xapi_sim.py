@@ -27,7 +27,8 @@ import XenAPI
 
 from sdnctl import certs
 from sdnctl.lab.ovshost import OVSDB_PORT, OvsHost
-from sdnctl.lab.xapi_sim import SDN_CA_NAME, PoolSimulator
+from sdnctl.lab.xapi import SDN_CA_NAME, PoolSimulator
+from tests.waiting import wait_for
 
 HTTP_PORT, HTTPS_PORT = 18080, 18443
 PASSWORD = "sim-secret"
@@ -148,20 +149,6 @@ class Background:
         if "error" in self._outcome:
             raise self._outcome["error"]
         return self._outcome["value"]
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if result := condition():
-                return result
-            last = result
-        except Exception as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not true after {timeout}s; last: {last!r}")
-        time.sleep(0.05)
 
 
 def raw_call(url: str, method: str, *params):
@@ -669,12 +656,15 @@ def test_sdn_controller_configures_the_ovsdb_tls_listener(ovs_pool, ovs_hosts, t
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.load_verify_locations(cadata=host_cert)
         context.load_cert_chain(tmp_path / "client.crt", tmp_path / "client.key")
-        with socket.create_connection((first.address, OVSDB_PORT), timeout=5) as raw, \
-                context.wrap_socket(raw, server_hostname=first.address) as tls:
-            tls.sendall(json.dumps({"method": "echo", "params": ["hi"], "id": 1}).encode())
-            return json.loads(tls.recv(4096))["result"] == ["hi"]
+        try:
+            with socket.create_connection((first.address, OVSDB_PORT), timeout=5) as raw, \
+                    context.wrap_socket(raw, server_hostname=first.address) as tls:
+                tls.sendall(json.dumps({"method": "echo", "params": ["hi"], "id": 1}).encode())
+                return json.loads(tls.recv(4096))["result"] == ["hi"]
+        except (OSError, ValueError) as exc:      # the listener is not up yet: wait_for retries on this
+            raise AssertionError(f"no echo yet: {exc!r}") from exc
 
-    wait_for(ovsdb_echo, 10.0, "an OVSDB echo over TLS with a CA-signed client certificate")
+    wait_for(ovsdb_echo, timeout=10.0, what="an OVSDB echo over TLS with a CA-signed client certificate")
     joined = ovs_hosts("h3", f"{pool.subnet}.3")
     pool.join(joined)
     assert vsctl(joined, "get-manager") == f"pssl:{OVSDB_PORT}:{joined.address}"

@@ -1,0 +1,87 @@
+"""What every message works on, as xapi hands each call its `__context`: one pool's state, behind one lock."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from sdnctl.lab.xapi.errors import XapiFailure
+from sdnctl.lab.xapi.store import Store
+
+if TYPE_CHECKING:
+    from sdnctl.lab.xapi.networkd import SwitchBackend
+    from sdnctl.lab.xapi.server import Listeners
+
+
+@dataclasses.dataclass
+class Dom0:
+    """What a host runs besides xapi: its switch (None: API semantics only) and the next domid it hands out."""
+
+    backend: SwitchBackend | None
+    next_domid: int = 1
+
+    def take_domid(self) -> int:
+        domid = self.next_domid
+        self.next_domid += 1
+        return domid
+
+
+class Context:
+    """One pool: database, sessions, CA certificates, each host's dom0 and listeners; `event.from` waits on `cond`."""
+
+    def __init__(self, name: str, credentials: tuple[str, str], admin: object | None, listeners: Listeners):
+        self.name = name
+        self.credentials = credentials
+        self.admin = admin                                # serves the `lab.*` verbs
+        self.cond = threading.Condition(threading.RLock())
+        self.store = Store()
+        self.sessions: set[str] = set()
+        self.epoch = 1                                    # bumped when xapi restarts: older tokens are lost
+        self.dom0s: dict[str, Dom0] = {}
+        self.guest_ips: dict[str, str | None] = {}
+        self.ca_certs: dict[str, str] = {}
+        self.listeners = listeners                        # opened as hosts join or recover, closed as they go
+        self.pool_ref = self.store.create("pool", name_label=name)
+
+    @contextlib.contextmanager
+    def state(self) -> Iterator[None]:
+        """Hold the state lock; wake event.from callers if the database changed meanwhile."""
+        with self.cond:
+            before = self.store.generation
+            try:
+                yield
+            finally:
+                if self.store.generation != before:
+                    self.cond.notify_all()
+
+    def pool(self) -> dict[str, Any]:
+        return self.store.record("pool", self.pool_ref)
+
+    def records(self, cls: str, **match: Any) -> list[dict[str, Any]]:
+        return [self.store.record(cls, ref) for ref in self.store.find(cls, **match)]
+
+    def is_live(self, host: str) -> bool:
+        return self.store.record("host_metrics", self.store.record("host", host)["metrics"])["live"]
+
+    def assert_live(self, host: str) -> None:
+        if not self.is_live(host):
+            raise XapiFailure("HOST_OFFLINE", host)
+
+    def switch(self, host: str) -> SwitchBackend | None:
+        """The host's switch if it has one and is live (nobody reaches a dead host's switch)."""
+        if not self.is_live(host):
+            return None
+        dom0 = self.dom0s.get(host)
+        return dom0.backend if dom0 is not None else None
+
+    def sdn_controller(self) -> dict[str, Any] | None:
+        refs = self.store.refs("SDN_controller")
+        return self.store.record("SDN_controller", refs[0]) if refs else None
+
+
+def free_name(prefix: str, taken: list[str]) -> str:
+    """The first `<prefix>N` not taken, as xapi picks `tunnelN` and `xapiN`."""
+    return next(f"{prefix}{n}" for n in range(len(taken) + 1) if f"{prefix}{n}" not in taken)

@@ -1,0 +1,109 @@
+"""xcp-networkd's side of each call: bridges, VIF ports and the pssl listener on a host's switch.
+
+A host whose switch is None, or which is not live, gets none of these (nobody reaches a dead host).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from sdnctl.lab.xapi.context import Context
+
+SDN_CA_NAME = "sdn-controller-ca.pem"       # the pool CA certificate the pssl listener trusts
+
+
+class SwitchBackend(Protocol):
+    """What the simulator asks of a host's switch; `sdnctl.lab.ovshost.OvsHost` provides it."""
+
+    cert_pem: str
+    cert_path: str | Path
+    key_path: str | Path
+
+    def ensure_bridge(self, bridge: str, network_uuid: str) -> None: ...
+    def remove_bridge(self, bridge: str) -> None: ...
+    def add_vif(self, bridge: str, port: str, *, vif_uuid: str, vm_uuid: str, network_uuid: str, mac: str,
+                guest_ip: str | None) -> None: ...
+    def remove_vif(self, port: str) -> None: ...
+    def configure_manager(self, ca_pem: str | None) -> None: ...
+    def set_transport_ip(self, device: str, ip: str | None) -> None: ...
+    def crash(self) -> None: ...
+    def recover(self) -> None: ...
+
+
+def vif_port(domid: str, device: str) -> str:
+    """The port the vif hotplug script names: `vif<domid>.<device>`."""
+    return f"vif{domid}.{device}"
+
+
+def ensure_bridge(ctx: Context, host: str, network: str) -> None:
+    switch = ctx.switch(host)
+    if switch is not None:
+        net = ctx.store.record("network", network)
+        switch.ensure_bridge(net["bridge"], net["uuid"])
+
+
+def release_bridge(ctx: Context, host: str, network: str) -> None:
+    """xcp-networkd drops a bridge once no plugged PIF and no attached VIF on the host uses it."""
+    switch = ctx.switch(host)
+    if switch is None:
+        return
+    pif_plugged = any(p["host"] == host and p["currently_attached"] for p in ctx.records("PIF", network=network))
+    vif_attached = any(v["currently_attached"] and ctx.store.record("VM", v["VM"])["resident_on"] == host
+                       for v in ctx.records("VIF", network=network))
+    if not pif_plugged and not vif_attached:
+        switch.remove_bridge(ctx.store.record("network", network)["bridge"])
+
+
+def add_vif_port(ctx: Context, vif: dict[str, Any], vm: dict[str, Any]) -> None:
+    """The vif hotplug script: the VIF's port on the network's bridge, with its external_ids."""
+    switch = ctx.switch(vm["resident_on"])
+    if switch is not None:
+        net = ctx.store.record("network", vif["network"])
+        switch.ensure_bridge(net["bridge"], net["uuid"])
+        switch.add_vif(net["bridge"], vif_port(vm["domid"], vif["device"]), vif_uuid=vif["uuid"],
+                       vm_uuid=vm["uuid"], network_uuid=net["uuid"], mac=vif["MAC"],
+                       guest_ip=ctx.guest_ips.get(vif["VM"]))
+
+
+def remove_vif_port(ctx: Context, vif: dict[str, Any], vm: dict[str, Any]) -> None:
+    switch = ctx.switch(vm["resident_on"])
+    if switch is not None:
+        switch.remove_vif(vif_port(vm["domid"], vif["device"]))
+    release_bridge(ctx, vm["resident_on"], vif["network"])
+
+
+def set_transport_ip(ctx: Context, pif: dict[str, Any], ip: str | None) -> None:
+    switch = ctx.switch(pif["host"])
+    if switch is not None:
+        switch.set_transport_ip(pif["device"], ip)
+
+
+def update_vswitch_controller(ctx: Context, host: str) -> None:
+    """openvswitch-config-update on one host (xapi's Helpers.update_vswitch_controller): the pssl
+    listener, trusting the pool's SDN CA if any."""
+    controller, switch = ctx.sdn_controller(), ctx.switch(host)
+    if controller is not None and controller["protocol"] == "pssl" and switch is not None:
+        switch.configure_manager(ctx.ca_certs.get(SDN_CA_NAME))
+
+
+def update_vswitch_controllers(ctx: Context) -> None:
+    for host in ctx.store.refs("host"):
+        update_vswitch_controller(ctx, host)
+
+
+def remove_managers(ctx: Context) -> None:
+    """The SDN controller is forgotten: every live host's switch drops its listener."""
+    for host in ctx.store.refs("host"):
+        switch = ctx.switch(host)
+        if switch is not None:
+            switch.configure_manager(None)
+
+
+def host_leaves(ctx: Context, switch: SwitchBackend, pifs: list[dict[str, Any]]) -> None:
+    """An ejected host's switch loses its plugged PIFs' bridges, and its listener if xapi had set one."""
+    plugged = {p["network"] for p in pifs if p["currently_attached"]}
+    for bridge in sorted({ctx.store.record("network", network)["bridge"] for network in plugged}):
+        switch.remove_bridge(bridge)
+    if ctx.sdn_controller() is not None:
+        switch.configure_manager(None)
