@@ -10,6 +10,7 @@ import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 from sdnctl.core.model import (
     ENCAPSULATIONS, KEY_PREFIX, MAX_KEY, TOPOLOGIES, XO_PREFIX,
@@ -192,7 +193,8 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
             tunnels[local.host_uuid].add(TunnelSpec(
                 name=tunnel_port_name(network.id, remote.host_uuid), bridge=local.bridge,
                 network_id=network.id, remote_host=remote.host_uuid, type=network.encapsulation,
-                remote_ip=remote.transport_ip, key=network.vni,
+                # An eligible endpoint has a transport IP (see _endpoints); the type cannot say so.
+                remote_ip=cast(str, remote.transport_ip), key=network.vni,
                 local_ip=local.transport_ip if local.multi_homed else None,
                 psk=psks.get(network.id) if network.encrypted else None,
             ))
