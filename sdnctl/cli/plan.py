@@ -4,60 +4,36 @@ from __future__ import annotations
 
 import sys
 
-from sdnctl.cli import options
+from sdnctl.cli import options, render
+
+EXIT_PENDING = 2   # like `terraform plan -detailed-exitcode`: 0 nothing to do, 1 error, 2 changes pending
 
 
 def register(subparsers) -> None:
-    plan = subparsers.add_parser("plan", help="print what the daemon would change on each host, changing nothing")
+    plan = subparsers.add_parser(
+        "plan", help="print what the daemon would change on each host, changing nothing",
+        description="Connects to every pool and host like the daemon, computes what it would change (tunnel ports, "
+                    "controller rows, RSTP, OpenFlow flows, XAPI writes) and changes nothing. Exit status: 0 nothing "
+                    "pending, 2 changes pending, 1 the plan is incomplete (a pool or host did not answer).",
+        epilog="example: sdnctl plan --json | jq '.hosts[] | select(.changes > 0) | .name'")
     options.add_config(plan)
     plan.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for pools and hosts")
+    plan.add_argument("--json", action="store_true", help="every change per host as JSON (secrets never shown)")
     plan.set_defaults(func=cmd_plan)
 
 
 def cmd_plan(args) -> int:
-    """What the daemon would change now, per host, without changing anything."""
     import asyncio
 
-    from sdnctl.reconcile import Controller
+    from sdnctl.daemon.planner import Planner
 
     config = options.load_config(args)
-
-    async def main():
-        controller = Controller(config, dry_run=True)
-        task = asyncio.create_task(controller.run())
-        deadline = asyncio.get_running_loop().time() + args.timeout
-        while asyncio.get_running_loop().time() < deadline and not task.done():
-            ready = controller.pools_synced_once and controller.switches and all(
-                uuid in controller.plans or sw.status_error() for uuid, sw in controller.switches.items())
-            if ready:
-                break
-            await asyncio.sleep(0.1)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        if task.done() and not task.cancelled() and task.exception():
-            raise task.exception()
-        return controller
-
-    controller = asyncio.run(main())
-    unsynced = [w.name for w in controller.watchers.values() if not w.resyncs]
-    if unsynced:
-        print(f"cannot plan: pool(s) {', '.join(unsynced)} did not answer within {args.timeout:.0f}s; "
+    report = asyncio.run(Planner(config, args.timeout).run())
+    if report.unsynced_pools:
+        print(f"cannot plan: pool(s) {', '.join(report.unsynced_pools)} did not answer within {args.timeout:.0f}s; "
               "a plan without them would be wrong", file=sys.stderr)
         return 1
-    changes = 0
-    for uuid, switch in sorted(controller.switches.items(), key=lambda kv: kv[1].host_name):
-        plan = controller.plans.get(uuid)
-        if plan is None:
-            print(f"{switch.host_name}: unknown ({switch.status_error() or 'not connected'})")
-            continue
-        if plan.empty:
-            print(f"{switch.host_name}: no change")
-        for spec in plan.add:
-            print(f"{switch.host_name}: + {spec.name} {spec.type} remote_ip={spec.remote_ip} key={spec.key} on {spec.bridge}")
-        for spec in plan.modify:
-            print(f"{switch.host_name}: ~ {spec.name} {spec.type} remote_ip={spec.remote_ip} key={spec.key}")
-        for port in plan.delete:
-            print(f"{switch.host_name}: - {port.name} (network {port.network_id})")
-        changes += len(plan.add) + len(plan.modify) + len(plan.delete)
-    print(f"{changes} change(s) pending")
-    return 0
+    print(render.plan_json(report) if args.json else render.plan(report))
+    if not report.complete:
+        return 1
+    return EXIT_PENDING if report.changes else 0

@@ -8,10 +8,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from sdnctl.certs import POOL_CA_NAME, CertInfo, same_fingerprint
 from sdnctl.core.flows import describe_rule
-from sdnctl.core.model import Rule
+from sdnctl.core.model import FlowSpec, ObservedPort, PortPlan, Rule, TunnelSpec
+from sdnctl.core.writeback import Action, PlugPif, RecordCenter, SetTunnelStatus
+
+if TYPE_CHECKING:   # the planner pulls in os-ken; the CLI loads this module for every command
+    from sdnctl.daemon.planner import HostReport, PlanReport
 
 # Older than this, `status` warns that the daemon (which rewrites status.json every few seconds) may be stopped.
 STALE_STATUS_SECONDS = 15
@@ -200,3 +205,107 @@ def lab_status(state: Mapping) -> str:
                    ([p["name"], h["name"], h["address"], h["uuid"], h["ovsdb"], h["netns"]]
                     for p in state["pools"] for h in p["hosts"]))
     return "\n".join(lines)
+
+
+# --- plan -------------------------------------------------------------------------------------
+
+def _port_changes(spec: TunnelSpec, old: ObservedPort | None) -> dict[str, tuple[object, object]]:
+    """Field -> (old, new) for a modified tunnel port; a PSK is never shown, only that it changed."""
+    before = dict(old.options) if old else {}
+    after = spec.options
+    changes: dict[str, tuple[object, object]] = {}
+    if old is None or old.type != spec.type:
+        changes["type"] = (old.type if old else None, spec.type)
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) != after.get(key):
+            changes[key] = ("***", "***") if key == "psk" else (before.get(key), after.get(key))
+    return changes
+
+
+def _flow_text(flow: FlowSpec) -> str:
+    match = ",".join(f"{k}={v}" for k, v in flow.match) or "any"
+    return f"table {flow.table_id} priority {flow.priority} {match} -> {flow.action}"
+
+
+def _action_text(action: Action, names: Mapping[str, str]) -> str:
+    if isinstance(action, SetTunnelStatus):
+        return f"xapi tunnel.set_status active={str(action.active).lower()} key={action.key}"
+    if isinstance(action, RecordCenter):
+        return (f"xapi network {action.network_name}: record the star center "
+                f"{names.get(action.previous or '', action.previous or '-')} -> {names.get(action.center, action.center)}")
+    if isinstance(action, PlugPif):
+        return f"xapi PIF.plug the tunnel access PIF of {action.host_name} (pool {action.pool})"
+    return f"xapi {type(action).__name__} {action}"
+
+
+def _host_plan_lines(host: HostReport, names: Mapping[str, str]) -> list[str]:
+    ports, seen = host.ports or PortPlan(), host.observed
+    old = {p.name: p for p in seen.ports} if seen else {}
+    controllers = dict(seen.controllers) if seen else {}
+    lines = [f"+ {s.name} {s.type} remote_ip={s.remote_ip} key={s.key} on {s.bridge}" for s in ports.add]
+    for spec in ports.modify:
+        changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in _port_changes(spec, old.get(spec.name)).items())
+        lines.append(f"~ {spec.name} {spec.type} remote_ip={spec.remote_ip} key={spec.key}: {changes}")
+    lines += [f"- {p.name} (network {p.network_id})" for p in ports.delete]
+    lines += [f"~ controller {b}: {controllers[b]} -> {t}" if b in controllers else f"+ controller {b}: {t}"
+              for b, t in ports.set_controllers]
+    lines += [f"- controller {b}: {controllers.get(b, '-')}" for b in ports.remove_controllers]
+    lines += [f"~ rstp {b}: off -> on" for b in ports.enable_rstp]
+    for bridge, flows in sorted(host.flows.items()):
+        lines += [f"+ flow {bridge} {_flow_text(f)}" for f in flows.add]
+        lines += [f"- flow {bridge} {_flow_text(f)}" for f in flows.delete]
+    lines += [f"flows on {bridge} unknown: {error}" for bridge, error in sorted(host.flow_errors.items())]
+    lines += [_action_text(action, names) for action in host.xapi]
+    return [f"{host.name}: {line}" for line in lines] or [f"{host.name}: no change"]
+
+
+def plan(report: PlanReport) -> str:
+    """Per host every pending change (ports, controller rows, RSTP, flows, XAPI writes), then the total."""
+    lines = []
+    for host in report.hosts:
+        lines += [f"{host.name}: unknown ({host.error})"] if host.error else _host_plan_lines(host, report.host_names)
+    lines += [_action_text(action, report.host_names) for action in report.xapi]
+    lines.append(f"{report.changes} change(s) pending")
+    return "\n".join(lines)
+
+
+def _spec_json(spec: TunnelSpec) -> dict:
+    return {"name": spec.name, "bridge": spec.bridge, "network": spec.network_id, "remote_host": spec.remote_host,
+            "type": spec.type, "remote_ip": spec.remote_ip, "key": spec.key, "local_ip": spec.local_ip,
+            "encrypted": spec.psk is not None}
+
+
+def _flow_json(flow: FlowSpec) -> dict:
+    return {"table": flow.table_id, "priority": flow.priority, "match": dict(flow.match), "action": flow.action}
+
+
+def _action_json(action: Action) -> dict:
+    return {"action": type(action).__name__, **dataclasses.asdict(action)}
+
+
+def _host_plan_json(host: HostReport) -> dict:
+    ports, seen = host.ports or PortPlan(), host.observed
+    old = {p.name: p for p in seen.ports} if seen else {}
+    controllers = dict(seen.controllers) if seen else {}
+    return {
+        "name": host.name, "uuid": host.uuid, "error": host.error, "changes": host.changes,
+        "ports": {"add": [_spec_json(s) for s in ports.add],
+                  "modify": [{**_spec_json(s), "changes": {k: list(v) for k, v in _port_changes(s, old.get(s.name)).items()}}
+                             for s in ports.modify],
+                  "delete": [{"name": p.name, "bridge": p.bridge, "network": p.network_id} for p in ports.delete]},
+        "controllers": {"set": [{"bridge": b, "old": controllers.get(b), "new": t} for b, t in ports.set_controllers],
+                        "remove": [{"bridge": b, "old": controllers.get(b)} for b in ports.remove_controllers]},
+        "rstp": {"enable": list(ports.enable_rstp)},
+        "flows": {b: {"add": [_flow_json(f) for f in p.add], "delete": [_flow_json(f) for f in p.delete]}
+                  for b, p in sorted(host.flows.items())},
+        "flow_errors": dict(host.flow_errors),
+        "xapi": [_action_json(a) for a in host.xapi],
+    }
+
+
+def plan_json(report: PlanReport) -> str:
+    """The plan as JSON: per host, every kind of change; no secret (a PSK change shows as "***")."""
+    return to_json({"complete": report.complete, "changes": report.changes,
+                    "unsynced_pools": list(report.unsynced_pools),
+                    "hosts": [_host_plan_json(h) for h in report.hosts],
+                    "xapi": [_action_json(a) for a in report.xapi]})

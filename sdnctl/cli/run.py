@@ -22,7 +22,7 @@ def cmd_run(args) -> int:
     import asyncio
 
     from sdnctl.ipsec import REDACTOR
-    from sdnctl.reconcile import Controller
+    from sdnctl.daemon.controller import Controller
 
     config = options.load_config(args)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack to stderr

@@ -58,6 +58,7 @@ class PlanReport:
     unsynced_pools: tuple[str, ...]
     hosts: tuple[HostReport, ...] = ()
     xapi: tuple[Action, ...] = ()        # pool-wide writes: star centers, access PIF plugs
+    host_names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def changes(self) -> int:
@@ -106,7 +107,8 @@ class Planner:
             hosts = await asyncio.gather(*(self._host(world, host, channel, deadline)
                                            for host in world.inventory.hosts.values()))
             return PlanReport(unsynced_pools=(), hosts=tuple(sorted(hosts, key=lambda h: h.name)),
-                              xapi=tuple(center_records(world)) + tuple(pif_plugs(world)))
+                              xapi=tuple(center_records(world)) + tuple(pif_plugs(world)),
+                              host_names={uuid: host.name for uuid, host in world.inventory.hosts.items()})
         finally:
             await self.tasks.cancel_all()
             channel.stop()

@@ -133,7 +133,9 @@ def test_encrypted_network_psk_everywhere_but_logs_status_and_xapi(make_lab, mak
     status_json = run_cli("status", "--json", config=lab.config_path).stdout
     assert json.loads(status_json)["networks"][0]["encrypted"] is True
     for where, text in (("status --json", status_json), ("status", run_cli("status", config=lab.config_path).stdout),
-                        ("plan", run_cli("plan", config=lab.config_path).stdout), ("XAPI", all_xapi_text(lab)),
+                        ("plan", run_cli("plan", config=lab.config_path).stdout),
+                        ("plan --json", run_cli("plan", "--json", config=lab.config_path).stdout),
+                        ("XAPI", all_xapi_text(lab)),
                         ("daemon log", daemon.log_text()), ("network show", run_cli("network", "show", "secret",
                                                                                      config=lab.config_path).stdout)):
         assert psk not in where and psk not in text, f"the PSK leaked into {where}"

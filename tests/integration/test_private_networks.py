@@ -364,8 +364,9 @@ def test_plan_shows_pending_changes_and_changes_nothing(make_lab, make_daemon):
     daemon.kill()
     port = next(iter(expected["p1h1"]))
     lab.host("p1h1").vsctl("del-port", port)
-    out = run_cli("plan", config=lab.config_path).stdout
-    assert f"p1h1: + {port} gre" in out and "1 change(s) pending" in out
+    pending = run_cli("plan", config=lab.config_path, check=False)
+    assert pending.returncode == 2, pending.stderr     # changes pending, like terraform's -detailed-exitcode
+    assert f"p1h1: + {port} gre" in pending.stdout and "1 change(s) pending" in pending.stdout
     assert port not in tunnel_ports(lab, "p1h1")
 
 

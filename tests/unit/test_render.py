@@ -14,7 +14,11 @@ import pytest
 from sdnctl.certs import CertInfo
 from sdnctl.cli import render
 from sdnctl.cli.render import PoolTrust
-from sdnctl.core.model import Rule
+from sdnctl.core.hostplan import ObservedHost
+from sdnctl.core.model import FlowSpec, ObservedPort, PortPlan, Rule, TunnelSpec
+from sdnctl.core.writeback import PlugPif, RecordCenter, SetTunnelStatus
+from sdnctl.daemon.planner import HostReport, PlanReport
+from sdnctl.openflow.codec import FlowPlan
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -72,6 +76,28 @@ LAB = {"config": "/run/sdnctl-lab/sdnlab77/controller/sdnctl.toml", "pools": [
                {"uuid": "h-2", "name": "p1h2", "address": "127.77.1.2", "ovsdb": "unix:/r/p1h2/db.sock",
                 "netns": "sdnlab77-p1h2"}]}]}
 
+# A plan with one of every kind of change; the PSK must never appear in it.
+PSK = "very-secret-psk"
+_OLD = ObservedPort("sdn0000000001", "xapi1", "net-1", "h-2", "gre",
+                    (("key", "7"), ("psk", "old-secret"), ("remote_ip", "10.0.0.2")), ofport=3)
+_SEEN = ObservedHost(address="10.0.0.1", bridges=frozenset({"xapi1", "xenbr1"}), ports=(_OLD,),
+                     controllers={"xenbr1": "pssl:6653:10.0.0.9"}, rstp_bridges=frozenset(), vif_ports=())
+_PORTS = PortPlan(
+    add=(TunnelSpec("sdn0000000002", "xapi1", "net-1", "h-3", "gre", "10.0.0.3", 7, psk=PSK),),
+    modify=(TunnelSpec("sdn0000000001", "xapi1", "net-1", "h-2", "gre", "10.0.0.22", 7, psk=PSK),),
+    delete=(ObservedPort("sdn0000000009", "xapi1", "net-old", "h-9", "gre", (), ofport=4),),
+    set_controllers=(("xapi1", "pssl:6654:10.0.0.1"), ("xenbr1", "pssl:6653:10.0.0.1")),
+    remove_controllers=("xenbr0",), enable_rstp=("xapi1",))
+_DROP = FlowSpec(priority=32081, match=(("eth_type", 0x0800), ("in_port", 3)), action="drop")
+PLAN = PlanReport(unsynced_pools=(), host_names={"h-1": "p1h1", "h-2": "p1h2"}, hosts=(
+    HostReport("h-1", "p1h1", observed=_SEEN, ports=_PORTS, flows={"xenbr1": FlowPlan(add=(_DROP,))},
+               flow_errors={"xapi1": "not connected in time"},
+               xapi=(SetTunnelStatus("pool1", "OpaqueRef:t", False, 7),)),
+    HostReport("h-2", "p1h2", observed=_SEEN, ports=PortPlan()),
+    HostReport("h-3", "p1h3", error="timed out connecting"),
+), xapi=(RecordCenter("net-1", "net", "h-2", "h-1", (("pool1", "OpaqueRef:n"),)),
+         PlugPif("pool1", "OpaqueRef:p", "p1h2")))
+
 CASES = {
     "status-stale": (render.status, (STATUS, 1020.0)),
     "status-fresh": (render.status, (FRESH, 1005.0)),
@@ -89,6 +115,8 @@ CASES = {
     "certs-show-json": (render.certs_show_json, ([("client", CLIENT)], TRUST[:2] + TRUST[3:], "AA:BB:CC")),
     "lab-status": (render.lab_status, (LAB,)),
     "lab-status-json": (render.lab_status_json, ({"config": "/c.toml", "pools": []},)),
+    "plan": (render.plan, (PLAN,)),
+    "plan-json": (render.plan_json, (PLAN,)),
 }
 
 
@@ -122,3 +150,10 @@ def test_status_json_adds_the_age_and_keeps_the_document():
     state = {"generated_at": 1000.0, "pools": [], "hosts": {}, "networks": []}
     assert json.loads(render.status_json(state, 1012.34)) == {**state, "age_seconds": 12.3}
     assert "age_seconds" not in state
+
+
+def test_a_plan_never_shows_a_psk_and_counts_every_kind_of_change():
+    text = render.plan(PLAN) + render.plan_json(PLAN)
+    assert PSK not in text and "old-secret" not in text
+    # p1h1: 1 add, 1 modify, 1 delete, 2 controller rows set, 1 removed, 1 RSTP, 1 flow, 1 tunnel status (9); 2 pool writes
+    assert (PLAN.hosts[0].changes, PLAN.changes, PLAN.complete) == (9, 11, False)
