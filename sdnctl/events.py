@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import ssl
 import time
 from collections import deque
@@ -19,17 +18,11 @@ from collections import deque
 import aiomqtt
 
 from sdnctl.config import MqttConfig
+from sdnctl.retry import Backoff
 
 log = logging.getLogger(__name__)
 
-BACKOFF = (1, 2, 4, 8, 15)  # seconds; the last repeats; the schedule restarts after a connect
 TIMEOUT = 5.0               # seconds for a connect, a publish's acknowledgement, or a disconnect
-
-
-def reconnect_delay(attempt: int) -> float:
-    """Half to all of the step (so 0.5 s .. 15 s), so that restarted daemons don't reconnect in step."""
-    step = BACKOFF[min(attempt, len(BACKOFF) - 1)]
-    return random.uniform(step / 2, step)
 
 
 def _json(payload: dict) -> bytes:
@@ -76,11 +69,11 @@ class EventPublisher:
 
     async def run(self) -> None:
         """Stay connected and publish, until cancelled; then say "offline" and disconnect cleanly."""
-        attempt = 0
+        backoff = Backoff()
         while True:
             try:
                 async with self._client() as client:
-                    attempt = 0
+                    backoff.reset()
                     self.connected = True
                     try:
                         await self._serve(client)
@@ -93,8 +86,7 @@ class EventPublisher:
             except (aiomqtt.MqttError, OSError) as exc:  # OSError: the CA or password file
                 if asyncio.current_task().cancelling():  # the disconnect on the way out failed: still stop
                     raise asyncio.CancelledError from exc
-                delay = reconnect_delay(attempt)
-                attempt += 1
+                delay = backoff.next()
                 log.warning("MQTT broker %s:%d: %s; retrying in %.1fs", self.config.host, self.config.port, exc,
                             delay)
                 await asyncio.sleep(delay)

@@ -29,25 +29,19 @@ from sdnctl.openflow._osken import (
     set_ev_cls,
 )
 from sdnctl.errors import OpenFlowError
+from sdnctl.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "sdnctl_openflow"            # the os-ken app's name in os-ken's SERVICE_BRICKS
 OFP_HANDLER_NAME = ofp_event.NAME       # "ofp_event": os-ken's Datapath looks its handler up by this name
 CONNECT_TIMEOUT = 5.0                   # each of: TCP connect, TLS handshake, the switch's HELLO
-RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)   # seconds; the last repeats; reset on FEATURES_REPLY
 ECHO_INTERVAL = 5.0                     # idle this long: send an ECHO_REQUEST
 ECHO_DEADLINE = 15.0                    # silent this long: the switch is gone, reconnect
 SEND_BATCH = 64 * 1024                  # bytes of OpenFlow messages per write
 TICK = 0.5                              # the inbox wait, so the keepalive runs when nothing happens
 STOP_TIMEOUT = 5.0
 START_TIMEOUT = 5.0
-
-
-def reconnect_delay(attempt: int) -> float:
-    """Capped exponential backoff with jitter (half to all of the step), so hosts don't reconnect in step."""
-    step = RECONNECT_BACKOFF[min(attempt, len(RECONNECT_BACKOFF) - 1)]
-    return step * random.uniform(0.5, 1.0)
 
 
 class _PassiveOFPHandler(ofp_handler.OFPHandler):
@@ -278,7 +272,7 @@ class Runtime:
 
     def _serve_link(self, link: _Link) -> None:
         """The connection thread: connect, let os-ken serve the connection, back off, again."""
-        attempt = 0
+        backoff = Backoff()   # reset on FEATURES_REPLY
         while not link.stop.is_set():
             link.established = False
 
@@ -303,9 +297,8 @@ class Runtime:
                 sock.close()
                 self.inbox.put(("down", link, sock.failure or _closed_by_switch(link)))
             if link.established:
-                attempt = 0
-            link.stop.wait(reconnect_delay(attempt))
-            attempt += 1
+                backoff.reset()
+            link.stop.wait(backoff.next())
 
     def _current(self, datapath) -> _Link | None:
         link = getattr(datapath.socket, "link", None)
