@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 import ipaddress
 import os
 from dataclasses import dataclass
@@ -119,11 +118,17 @@ def make_self_signed_server(common_name: str, names: list[str], now: datetime.da
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key))
 
 
-def fingerprint(cert_pem: str) -> str:
-    """SHA-256 fingerprint of a PEM certificate, as colon-separated hex."""
-    der = x509.load_pem_x509_certificate(cert_pem.encode()).public_bytes(serialization.Encoding.DER)
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+def fingerprint(cert: str | bytes) -> str:
+    """SHA-256 fingerprint of a certificate, PEM (text or bytes) or DER, as upper-case colon-separated hex.
+
+    Raises ValueError if `cert` is not a certificate.
+    """
+    data = cert.encode() if isinstance(cert, str) else cert
+    if data.lstrip().startswith(b"-----BEGIN"):
+        parsed = x509.load_pem_x509_certificate(data)
+    else:
+        parsed = x509.load_der_x509_certificate(data)
+    return parsed.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
 def write_private(path: Path, data: str) -> None:

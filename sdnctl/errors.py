@@ -1,8 +1,21 @@
-"""The one exception family of sdnctl: each error says what, which value, and the fix."""
+"""The one exception family of sdnctl: each error says what, which value, and the fix.
+
+Control flow tests an error's `code`, never a substring of its message; a retryable error
+says when to try again (`retry_in`, seconds, from `sdnctl.retry`'s schedule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 class SdnctlError(Exception):
     """Base of every error sdnctl raises on purpose."""
+
+    def __init__(self, message: str, *, code: str | None = None, retry_in: float | None = None):
+        super().__init__(message)
+        self.code = code
+        self.retry_in = retry_in
 
 
 class ConfigError(SdnctlError):
@@ -10,7 +23,18 @@ class ConfigError(SdnctlError):
 
 
 class XapiError(SdnctlError):
-    """A XAPI call failed in a way the caller must handle."""
+    """A XAPI call failed in a way the caller must handle.
+
+    `details` are XAPI's failure details (`[CODE, args...]`), empty when XAPI did not answer;
+    `code` is details[0], or TRANSPORT when the connection, HTTP or XML-RPC failed.
+    """
+
+    TRANSPORT = "TRANSPORT"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Iterable[object] = (),
+                 retry_in: float | None = None):
+        self.details: tuple[str, ...] = tuple(str(d) for d in details)
+        super().__init__(message, code=code or (self.details[0] if self.details else None), retry_in=retry_in)
 
 
 class OvsdbError(SdnctlError):

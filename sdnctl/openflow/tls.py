@@ -17,6 +17,8 @@ import ssl
 import struct
 from collections.abc import Callable
 
+from sdnctl.tls import pinned_client_context
+
 OFP_HEADER = struct.Struct("!BBHI")
 OFPT_HELLO = 0
 OFP_VERSION_1_3 = 0x04
@@ -67,14 +69,8 @@ class SwitchSocket(ssl.SSLSocket):
 
 
 def client_context(cert_file: str, key_file: str, pinned_cert_pem: str) -> ssl.SSLContext:
-    """Trust exactly the pinned host certificate (hosts are dialled by IP: no host name check)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN   # a CA-issued host cert is still its own anchor
-    ctx.load_verify_locations(cadata=pinned_cert_pem)
-    ctx.load_cert_chain(cert_file, key_file)
+    """sdnctl's pinned mutual-TLS context, making SwitchSocket sockets for os-ken."""
+    ctx = pinned_client_context(pinned_cert_pem, cert_file, key_file)
     ctx.sslsocket_class = SwitchSocket
     return ctx
 

@@ -11,7 +11,6 @@ import asyncio
 import errno
 import logging
 import os
-import random
 import select
 import ssl
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import ovs.poller
 import ovs.stream
 import ovs.timeval
 
+from sdnctl import retry
 from sdnctl.errors import OvsdbError
 from sdnctl.core.model import OWNER_CONTROLLER, OWNER_NETWORK, OWNER_REMOTE, ObservedPort, PortPlan, TunnelSpec, VifPort
 from sdnctl.ovsdb import tls
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 SCHEMA_TIMEOUT_MS = 5000
 TRANSACTION_TIMEOUT = 15.0
-BACKOFF_MIN_MS, BACKOFF_MAX_MS = 500, 8000
 TABLES = {
     "Open_vSwitch": ["bridges"],
     "Bridge": ["name", "ports", "external_ids", "controller", "fail_mode", "protocols", "rstp_enable"],
@@ -97,7 +96,8 @@ def _fetch_schema(remote: str) -> ovs.db.idl.SchemaHelper:
     deadline = ovs.timeval.msec() + SCHEMA_TIMEOUT_MS
     error, stream = ovs.stream.Stream.open_block(ovs.stream.Stream.open(remote), SCHEMA_TIMEOUT_MS)
     if error:
-        raise OvsdbError(f"cannot connect to {remote}: {tls.last_error(target) or os.strerror(error)}")
+        raise OvsdbError(f"cannot connect to {remote}: {tls.last_error(target) or os.strerror(error)}",
+                         code=tls.last_error_code(target))
     rpc = ovs.jsonrpc.Connection(stream)
     try:
         request = ovs.jsonrpc.Message.create_request("get_schema", ["Open_vSwitch"])
@@ -111,7 +111,8 @@ def _fetch_schema(remote: str) -> ovs.db.idl.SchemaHelper:
             if reply is None and not error:
                 if ovs.timeval.msec() > deadline:
                     raise OvsdbError(f"get_schema from {remote}: no answer in {SCHEMA_TIMEOUT_MS} ms "
-                                     f"({tls.last_error(target) or 'TLS handshake or server stalled'})")
+                                     f"({tls.last_error(target) or 'TLS handshake or server stalled'})",
+                                     code=tls.last_error_code(target))
                 poller = ovs.poller.Poller()
                 rpc.wait(poller)
                 rpc.recv_wait(poller)
@@ -119,7 +120,7 @@ def _fetch_schema(remote: str) -> ovs.db.idl.SchemaHelper:
                 poller.block()
         if error or reply.error:
             detail = tls.last_error(target) or (os.strerror(error) if error else reply.error)
-            raise OvsdbError(f"get_schema from {remote} failed: {detail}")
+            raise OvsdbError(f"get_schema from {remote} failed: {detail}", code=tls.last_error_code(target))
         helper = ovs.db.idl.SchemaHelper(schema_json=reply.result)
     finally:
         rpc.close()
@@ -142,6 +143,7 @@ class HostSwitch:
         self._poke = asyncio.Event()
         self._seqno = -1
         self.error: str | None = None
+        self._error_code: str | None = None
         self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0, "connects": 0,
                       "controllers_set": 0, "flows_added": 0, "flows_deleted": 0}
 
@@ -155,24 +157,33 @@ class HostSwitch:
         return bool(self.idl and self.idl.tables["Open_vSwitch"].rows)
 
     def status_error(self) -> str | None:
+        """Why the switch is not (yet) usable, in words."""
         return self.error or tls.last_error(self.target)
 
+    @property
+    def error_code(self) -> str | None:
+        """The code of `status_error()`'s TLS diagnosis: PIN_MISMATCH, CLIENT_REJECTED, TLS, or None."""
+        if self.error is not None:
+            return self._error_code
+        return tls.last_error_code(self.target)
+
     async def run(self) -> None:
-        """Connect (retrying with capped, jittered backoff) and keep the IDL in sync until cancelled."""
-        delay = BACKOFF_MIN_MS / 1000
+        """Connect (retrying on sdnctl's schedule) and keep the IDL in sync until cancelled."""
+        backoff = retry.Backoff()
         while self.idl is None:
             try:
                 helper = await asyncio.to_thread(_fetch_schema, self.remote)
             except OvsdbError as exc:
-                self.error = str(exc)
+                self.error, self._error_code = str(exc), exc.code
+                delay = backoff.next()
                 log.warning("%s: %s; retrying in %.1fs", self.host_name, exc, delay)
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, BACKOFF_MAX_MS / 1000)
+                await asyncio.sleep(delay)
                 continue
-            self.error = None
+            self.error = self._error_code = None
             self.idl = ovs.db.idl.Idl(self.remote, helper, leader_only=False)
-            self.idl._session.reconnect.set_backoff(BACKOFF_MIN_MS + random.randint(0, 250),
-                                                     BACKOFF_MAX_MS + random.randint(0, 1000))
+            # python-ovs backs off between reconnects itself, doubling from min to max: the schedule's ends.
+            self.idl._session.reconnect.set_backoff(round(retry.delay(0) * 1000),
+                                                     round(retry.delay(len(retry.SCHEDULE) - 1) * 1000))
         try:
             await self._drive()
         finally:
@@ -256,7 +267,8 @@ class HostSwitch:
     async def apply(self, plan: PortPlan) -> None:
         """Apply a plan as ONE transaction; raise OvsdbError if it does not commit."""
         if not self.connected:
-            raise OvsdbError(f"{self.host_name}: not connected to OVSDB ({self.status_error() or 'connecting'})")
+            raise OvsdbError(f"{self.host_name}: not connected to OVSDB ({self.status_error() or 'connecting'})",
+                             code="NOT_CONNECTED")
         txn = ovs.db.idl.Transaction(self.idl)
         bridges = {row.name: row for row in self.idl.tables["Bridge"].rows.values()}
         ports = {row.name: row for row in self.idl.tables["Port"].rows.values()}
@@ -291,7 +303,9 @@ class HostSwitch:
             bridges[name].rstp_enable = True
         status = await self._commit(txn)
         if status != ovs.db.idl.Transaction.SUCCESS and status != ovs.db.idl.Transaction.UNCHANGED:
-            raise OvsdbError(f"{self.host_name}: transaction {status}: {txn.get_error() or ''}".rstrip(": "))
+            # The code is python-ovs's status: "try again" (the database changed meanwhile), "error", ...
+            raise OvsdbError(f"{self.host_name}: transaction {status}: {txn.get_error() or ''}".rstrip(": "),
+                             code=status)
         self.stats["transactions"] += 1
         self.stats["ports_added"] += len(plan.add)
         self.stats["ports_deleted"] += len(plan.delete)
@@ -330,7 +344,8 @@ class HostSwitch:
                 await asyncio.wait_for(activity.wait(), max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
                 txn.abort()
-                raise OvsdbError(f"{self.host_name}: transaction timed out after {TRANSACTION_TIMEOUT:.0f}s") from None
+                raise OvsdbError(f"{self.host_name}: transaction timed out after {TRANSACTION_TIMEOUT:.0f}s",
+                                 code="TIMEOUT") from None
             status = txn.commit()
         return status
 

@@ -3,7 +3,8 @@
 python-ovs keeps one process-wide CA file for every `ssl:` connection, so it cannot tell one
 host from another. This stream trusts exactly the certificate XAPI reports for the host
 (`host.get_server_certificate`) and records why a handshake failed, so `status` can say
-"wrong host certificate" or "the host does not trust our CA" instead of an errno.
+"wrong host certificate" or "the host does not trust our CA" instead of an errno, each with a
+code the daemon tests: PIN_MISMATCH, CLIENT_REJECTED or TLS.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ import threading
 import ovs.socket_util
 import ovs.stream
 
+from sdnctl.tls import pinned_client_context
+
 SCHEME = "sdnssl"
+PIN_MISMATCH = "PIN_MISMATCH"          # the host's certificate is not the pinned one
+CLIENT_REJECTED = "CLIENT_REJECTED"    # the host refused sdnctl's client certificate
+TLS = "TLS"                            # any other TLS failure
 
 _lock = threading.Lock()
 _pins: dict[str, str] = {}          # "IP:PORT" -> the host's PEM certificate
 _client: tuple[str, str] | None = None   # (certificate file, private key file)
-_errors: dict[str, str] = {}        # "IP:PORT" -> the last TLS failure, in words
+_errors: dict[str, tuple[str, str]] = {}   # "IP:PORT" -> the last TLS failure: (code, words)
 
 
 def set_client_certificate(cert_file: str, key_file: str) -> None:
@@ -38,16 +44,25 @@ def pin(target: str, cert_pem: str) -> None:
 
 
 def last_error(target: str) -> str | None:
+    """Why the last TLS attempt to `target` failed, in words (None if it did not)."""
     with _lock:
-        return _errors.get(target)
+        found = _errors.get(target)
+    return found[1] if found else None
 
 
-def _record(target: str, message: str | None) -> None:
+def last_error_code(target: str) -> str | None:
+    """Why the last TLS attempt to `target` failed: PIN_MISMATCH, CLIENT_REJECTED, TLS, or None."""
     with _lock:
-        if message is None:
+        found = _errors.get(target)
+    return found[0] if found else None
+
+
+def _record(target: str, diagnosis: tuple[str, str] | None) -> None:
+    with _lock:
+        if diagnosis is None:
             _errors.pop(target, None)
         else:
-            _errors[target] = message
+            _errors[target] = diagnosis
 
 
 def context_for(target: str) -> ssl.SSLContext:
@@ -56,31 +71,29 @@ def context_for(target: str) -> ssl.SSLContext:
         pinned, client = _pins.get(target), _client
     if pinned is None or client is None:
         raise ssl.SSLError(f"no pinned certificate or client certificate for {target}")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False  # the pin is the identity; hosts are dialled by IP
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_verify_locations(cadata=pinned)
-    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a CA-signed host certificate is pinned as itself
-    ctx.load_cert_chain(*client)
-    return ctx
+    return pinned_client_context(pinned, *client)
 
 
-REJECTED_CLIENT_CERT = (
+REJECTED_CLIENT_CERT = CLIENT_REJECTED, (
     "the host rejected sdnctl's client certificate during the TLS handshake: the pool does not trust "
     "sdnctl's CA (another controller's sdn-controller-ca.pem is installed?); fix: `sdnctl certs install "
     "--override` or set override_certs = true")
 
 
-def describe(exc: BaseException) -> str:
-    """Operator words for a TLS failure."""
+# The alerts a host sends when it refuses our client certificate: OpenSSL's reason, and its words.
+_REJECTION_ALERTS = frozenset({"TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "SSLV3_ALERT_BAD_CERTIFICATE"})
+_REJECTION_WORDS = ("unknown ca", "certificate unknown", "bad certificate")
+
+
+def diagnose(exc: BaseException) -> tuple[str, str]:
+    """(code, operator words) for a TLS failure."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return ("host certificate does not match the one XAPI reports for this host "
-                f"(pinned); refusing it: {exc.verify_message}")
+        return PIN_MISMATCH, ("host certificate does not match the one XAPI reports for this host "
+                              f"(pinned); refusing it: {exc.verify_message}")
     text = str(exc)
-    if "unknown ca" in text or "certificate unknown" in text or "bad certificate" in text:
+    if getattr(exc, "reason", None) in _REJECTION_ALERTS or any(alert in text for alert in _REJECTION_WORDS):
         return REJECTED_CLIENT_CERT
-    return f"TLS failure: {text}"
+    return TLS, f"TLS failure: {text}"
 
 
 class PinnedSSLStream(ovs.stream.SSLStream):
@@ -102,7 +115,7 @@ class PinnedSSLStream(ovs.stream.SSLStream):
         try:
             ctx = context_for(suffix)
         except (ssl.SSLError, OSError) as exc:
-            _record(suffix, describe(exc))
+            _record(suffix, diagnose(exc))
             sock.close()
             return errno.EPROTO, None
         ssl_sock = ctx.wrap_socket(sock, do_handshake_on_connect=False)
@@ -116,7 +129,7 @@ class PinnedSSLStream(ovs.stream.SSLStream):
     def _fail(self, exc: BaseException) -> int:
         """Record why the connection failed and return an errno for python-ovs."""
         if self._answered or isinstance(exc, ssl.SSLCertVerificationError):
-            _record(self._target(), describe(exc))
+            _record(self._target(), diagnose(exc))
         else:
             # Under TLS 1.3 our side of the handshake completes before the host checks our
             # certificate; a host that rejects it just closes the connection.
