@@ -9,14 +9,13 @@ from __future__ import annotations
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-import XenAPI
-
-from sdnctl.config import Config, PoolConfig
+from sdnctl.config import Config
 from sdnctl.errors import ConfigError, XapiError
 from sdnctl.core.model import ENCAPSULATIONS, IPSEC_OVERHEAD, KEY_PREFIX, MAX_KEY, OVERHEAD, TOPOLOGIES, XO_PREFIX
 from sdnctl.core.topology import private_network_id
-from sdnctl.xapi.session import close_session, open_session
+from sdnctl.xapi.client import XapiClient
 
 Say = Callable[[str], None]
 
@@ -57,37 +56,43 @@ def mtu_limit(transport_mtu: int, encapsulation: str, encrypted: bool) -> int:
 
 
 class Pools:
-    """Synchronous sessions to the configured pools, for the CLI; logged out on exit."""
+    """A XAPI client per configured pool, for the CLI; logged in on entry, out on exit."""
 
     def __init__(self, config: Config, names: list[str] | None = None):
         known = {p.name: p for p in config.pools}
         unknown = [n for n in names or [] if n not in known]
         if unknown:
             raise ConfigError(f"unknown pool(s) {', '.join(unknown)}; {config.path} has: {', '.join(known) or 'none'}")
-        self.configs: dict[str, PoolConfig] = {n: known[n] for n in (names or known)}
-        self.sessions: dict[str, XenAPI.Session] = {}
+        self.clients: dict[str, XapiClient] = {n: XapiClient(known[n]) for n in (names or known)}
 
     def __enter__(self) -> Pools:
-        for name, pool in self.configs.items():
-            try:
-                self.sessions[name] = open_session(pool)[0]
-            except (OSError, XenAPI.Failure) as exc:
-                raise XapiError(f"pool {name}: cannot reach XAPI at {pool.url}: {exc}") from None
+        try:
+            for client in self.clients.values():
+                client.login()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        for session in self.sessions.values():
-            close_session(session)
+        for client in self.clients.values():
+            client.close()
 
-    def api(self, pool: str):
-        return self.sessions[pool].xenapi
+    @property
+    def names(self) -> list[str]:
+        """The open pools, in configuration order."""
+        return list(self.clients)
+
+    def call(self, pool: str, method: str, *args: Any) -> Any:
+        """`Class.method` on that pool's master; raises XapiError with `.code`."""
+        return self.clients[pool].call(method, *args)
 
 
 def managed_networks(pools: Pools) -> dict[str, list[tuple[str, str, dict]]]:
     """Private-network uuid -> [(pool, network ref, record)] over the open pools."""
     found: dict[str, list[tuple[str, str, dict]]] = {}
-    for pool in pools.sessions:
-        for ref, record in pools.api(pool).network.get_all_records().items():
+    for pool in pools.names:
+        for ref, record in pools.call(pool, "network.get_all_records").items():
             net_id = private_network_id(record["other_config"])
             if net_id:
                 found.setdefault(net_id, []).append((pool, ref, record))
@@ -110,10 +115,11 @@ def find_network(pools: Pools, name: str) -> tuple[str, list[tuple[str, str, dic
     return next(iter(matches.items()))
 
 
-def _transport_pif(api, host_ref: str, device: str, vlan: int | None) -> tuple[str, dict] | None:
+def _transport_pif(pools: Pools, pool: str, host_ref: str, device: str,
+                   vlan: int | None) -> tuple[str, dict] | None:
     """The host's PIF on `device` (or its VLAN `vlan`) that tunnels will leave from."""
-    for ref in api.host.get_PIFs(host_ref):
-        pif = api.PIF.get_record(ref)
+    for ref in pools.call(pool, "host.get_PIFs", host_ref):
+        pif = pools.call(pool, "PIF.get_record", ref)
         if pif["device"] == device and int(pif["VLAN"]) == (vlan if vlan is not None else -1) \
                 and not pif["tunnel_access_PIF_of"]:
             return ref, pif
@@ -156,9 +162,9 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
     created: list[tuple[str, str]] = []
     try:
         for pool, pifs in plans.items():
-            api = pools.api(pool)
-            ref = api.network.create({"name_label": request.name, "name_description": "sdnctl private network",
-                                      "MTU": str(mtu), "other_config": other_config, "tags": []})
+            ref = pools.call(pool, "network.create", {
+                "name_label": request.name, "name_description": "sdnctl private network",
+                "MTU": str(mtu), "other_config": other_config, "tags": []})
             created.append((pool, ref))
             for host_name, (pif_ref, pif) in sorted(pifs.items()):
                 if not pif["IP"]:
@@ -166,26 +172,27 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
                         "tunnel and the host stays out of this network; give that PIF an IP first "
                         "(`xe pif-reconfigure-ip`) and recreate the network to include it")
                 try:
-                    api.tunnel.create(pif_ref, ref, request.encapsulation)
-                except XenAPI.Failure as exc:
-                    if exc.details[0] != "TRANSPORT_PIF_NOT_CONFIGURED":
+                    pools.call(pool, "tunnel.create", pif_ref, ref, request.encapsulation)
+                except XapiError as exc:
+                    if exc.code != "TRANSPORT_PIF_NOT_CONFIGURED":  # that one was warned about above
                         raise
-            say(f"{pool}: network {request.name} ({api.network.get_bridge(ref)}) with {len(pifs)} tunnel(s)")
-    except (XenAPI.Failure, OSError) as exc:
+            bridge = pools.call(pool, "network.get_bridge", ref)
+            say(f"{pool}: network {request.name} ({bridge}) with {len(pifs)} tunnel(s)")
+    except XapiError as exc:
         for pool, ref in reversed(created):
-            _destroy(pools.api(pool), ref)
-        detail = exc.details if isinstance(exc, XenAPI.Failure) else exc
-        raise XapiError(f"creating {request.name!r} failed, nothing was left behind: {detail}") from None
+            _destroy(pools, pool, ref)
+        detail = list(exc.details) if exc.details else exc
+        raise XapiError(f"creating {request.name!r} failed, nothing was left behind: {detail}",
+                        code=exc.code, details=exc.details) from None
     say(f"created private network {request.name} ({net_id}): {request.encapsulation} VNI {vni}, "
         f"{request.topology}, MTU {mtu}")
     return net_id
 
 
 def _host_pifs(pools: Pools, pool: str, request: CreateRequest, say: Say) -> dict[str, tuple[str, dict]]:
-    api = pools.api(pool)
     pifs = {}
-    for host_ref, host in api.host.get_all_records().items():
-        found = _transport_pif(api, host_ref, request.pif_device, request.vlan)
+    for host_ref, host in pools.call(pool, "host.get_all_records").items():
+        found = _transport_pif(pools, pool, host_ref, request.pif_device, request.vlan)
         if found is None:
             say(f"warning: {pool}/{host['name_label']} has no PIF {request.pif_device}"
                 f"{f' VLAN {request.vlan}' if request.vlan is not None else ''}; it stays out of the network")
@@ -197,19 +204,19 @@ def _host_pifs(pools: Pools, pool: str, request: CreateRequest, say: Say) -> dic
 
 
 def _host_uuid(pools: Pools, name: str) -> str:
-    for pool in pools.sessions:
-        for host in pools.api(pool).host.get_all_records().values():
+    for pool in pools.names:
+        for host in pools.call(pool, "host.get_all_records").values():
             if name in (host["name_label"], host["uuid"]):
                 return host["uuid"]
     raise XapiError(f"--preferred-center {name!r}: no such host in the given pools")
 
 
-def _destroy(api, network_ref: str) -> None:
+def _destroy(pools: Pools, pool: str, network_ref: str) -> None:
     """Destroy a network's tunnels, then the network."""
-    for pif_ref in api.network.get_PIFs(network_ref):
-        for tunnel_ref in api.PIF.get_tunnel_access_PIF_of(pif_ref):
-            api.tunnel.destroy(tunnel_ref)
-    api.network.destroy(network_ref)
+    for pif_ref in pools.call(pool, "network.get_PIFs", network_ref):
+        for tunnel_ref in pools.call(pool, "PIF.get_tunnel_access_PIF_of", pif_ref):
+            pools.call(pool, "tunnel.destroy", tunnel_ref)
+    pools.call(pool, "network.destroy", network_ref)
 
 
 def delete(pools: Pools, name: str, say: Say) -> None:
@@ -220,7 +227,7 @@ def delete(pools: Pools, name: str, say: Say) -> None:
             raise XapiError(f"{pool}: network {record['name_label']} still has {len(record['VIFs'])} VIF(s); "
                             "unplug or move them first")
     for pool, ref, record in members:
-        _destroy(pools.api(pool), ref)
+        _destroy(pools, pool, ref)
         say(f"{pool}: deleted network {record['name_label']} ({record['bridge']})")
     say(f"deleted private network {name} ({net_id})")
 

@@ -32,7 +32,8 @@ from sdnctl.core.topology import (
     DesiredState, desired_tunnels, openflow_targets, plan_ports, private_network_id, private_networks,
 )
 from sdnctl.xapi.trust import PoolTrust, ensure_controller_introduced, ensure_trust
-from sdnctl.xapi.watcher import PoolWatcher, backoff_delay
+from sdnctl.xapi.watcher import PoolWatcher
+from sdnctl.retry import delay as backoff_delay
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import XenAPI
-
 from sdnctl.errors import RuleError, XapiError
 from sdnctl.core.flows import RULES_KEY, XO_RULES_KEY, describe_rule, rules_json, rules_of
 from sdnctl.core.model import Rule
 from sdnctl.networks import Pools, Say
-
 
 
 def _identity(rule: Rule) -> tuple:
@@ -25,15 +22,15 @@ def _identity(rule: Rule) -> tuple:
 def _targets(pools: Pools, vif: str | None, network: str | None) -> list[tuple[str, str, str]]:
     """(pool, class, ref) of the objects a rule command acts on."""
     found = []
-    for pool in pools.sessions:
-        api = pools.api(pool)
+    for pool in pools.names:
         if vif:
             try:
-                found.append((pool, "VIF", api.VIF.get_by_uuid(vif)))
-            except XenAPI.Failure:
-                continue
+                found.append((pool, "VIF", pools.call(pool, "VIF.get_by_uuid", vif)))
+            except XapiError as exc:
+                if exc.code != "UUID_INVALID":  # not in this pool
+                    raise
         else:
-            found += [(pool, "network", ref) for ref in api.network.get_by_name_label(network)]
+            found += [(pool, "network", ref) for ref in pools.call(pool, "network.get_by_name_label", network)]
     if not found:
         raise XapiError(f"no {'VIF with uuid ' + vif if vif else 'network named ' + repr(network)} in the configured pools")
     return found
@@ -44,20 +41,19 @@ def _write(pools: Pools, pool: str, cls: str, ref: str, rules: list[Rule]) -> No
 
     Xen Orchestra's key is folded into sdnctl's, so a deleted rule cannot live on there.
     """
-    api = getattr(pools.api(pool), cls)
-    other_config = dict(api.get_other_config(ref))
+    other_config = dict(pools.call(pool, f"{cls}.get_other_config", ref))
     other_config.pop(XO_RULES_KEY, None)  # sdnctl now owns the object's rules, Xen Orchestra's included
     if rules:
         other_config[RULES_KEY] = rules_json(rules)
     else:
         other_config.pop(RULES_KEY, None)
-    api.set_other_config(ref, other_config)
+    pools.call(pool, f"{cls}.set_other_config", ref, other_config)
 
 
 def add(pools: Pools, rule: Rule, *, vif: str | None, network: str | None, say: Say) -> None:
     """Add a rule (replacing one with the same protocol, port, range and direction)."""
     for pool, cls, ref in _targets(pools, vif, network):
-        current = list(rules_of(getattr(pools.api(pool), cls).get_other_config(ref)))
+        current = list(rules_of(pools.call(pool, f"{cls}.get_other_config", ref)))
         kept = [r for r in current if _identity(r) != _identity(rule)]
         if kept + [rule] == current:
             say(f"{pool}: {cls} already has: {describe_rule(rule)}")
@@ -70,7 +66,7 @@ def delete(pools: Pools, rule: Rule, *, vif: str | None, network: str | None, sa
     """Delete the rule with this protocol, port, range and direction."""
     removed = False
     for pool, cls, ref in _targets(pools, vif, network):
-        current = list(rules_of(getattr(pools.api(pool), cls).get_other_config(ref)))
+        current = list(rules_of(pools.call(pool, f"{cls}.get_other_config", ref)))
         kept = [r for r in current if _identity(r) != _identity(rule)]
         if len(kept) < len(current):
             _write(pools, pool, cls, ref, kept)
@@ -83,7 +79,7 @@ def delete(pools: Pools, rule: Rule, *, vif: str | None, network: str | None, sa
 def listing(pools: Pools, *, vif: str | None, network: str | None) -> list[tuple[str, str, Rule]]:
     """(pool, class, rule) for every rule of the target."""
     return [(pool, cls, rule) for pool, cls, ref in _targets(pools, vif, network)
-            for rule in rules_of(getattr(pools.api(pool), cls).get_other_config(ref))]
+            for rule in rules_of(pools.call(pool, f"{cls}.get_other_config", ref))]
 
 
 def collect(pools: Mapping[str, Mapping[str, Mapping[str, Mapping]]]) -> tuple[dict, dict, dict]:

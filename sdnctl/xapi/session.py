@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import ssl
 import urllib.parse
@@ -10,6 +9,7 @@ import xmlrpc.client
 
 import XenAPI
 
+from sdnctl.certs import fingerprint
 from sdnctl.config import PoolConfig
 from sdnctl.errors import XapiError
 
@@ -32,11 +32,6 @@ def _tls_context(pool: PoolConfig) -> ssl.SSLContext:
         ctx.verify_mode = ssl.CERT_NONE  # checked against the pinned fingerprint right after connect
         return ctx
     return ssl.create_default_context()
-
-
-def _fingerprint(der: bytes) -> str:
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 
 class _Transport(xmlrpc.client.SafeTransport):
@@ -63,7 +58,10 @@ class _Transport(xmlrpc.client.SafeTransport):
 
             def connect_and_check():
                 connect()
-                seen = _fingerprint(conn.sock.getpeercert(binary_form=True))
+                try:
+                    seen = fingerprint(conn.sock.getpeercert(binary_form=True))
+                except ValueError:
+                    seen = "(not a certificate)"
                 if seen != expected:
                     conn.close()
                     raise ssl.SSLError(f"XAPI certificate fingerprint {seen} is not the pinned {expected}")
@@ -85,15 +83,17 @@ def open_session(pool: PoolConfig, url: str | None = None, *, timeout: float = 3
             session.login_with_password(pool.username, password, "1.0", ORIGINATOR)
             return session, url
         except XenAPI.Failure as exc:
-            if exc.details[0] == "HOST_IS_SLAVE":
-                netloc = exc.details[1] + (f":{parsed.port}" if parsed.port else "")
+            details = [str(d) for d in exc.details] or ["UNKNOWN"]
+            if details[0] == "HOST_IS_SLAVE" and len(details) > 1:
+                netloc = details[1] + (f":{parsed.port}" if parsed.port else "")
                 url = urllib.parse.urlunsplit((parsed.scheme, netloc, parsed.path, "", ""))
                 continue
-            if exc.details[0] == "SESSION_AUTHENTICATION_FAILED":
+            if details[0] == "SESSION_AUTHENTICATION_FAILED":
                 raise XapiError(f"pool {pool.name}: XAPI at {url} refused user {pool.username!r}: "
-                                f"check {pool.password_file}") from None
-            raise XapiError(f"pool {pool.name}: login at {url} failed: {exc.details}") from None
-    raise XapiError(f"pool {pool.name}: more than {MAX_REDIRECTS} HOST_IS_SLAVE redirects from {pool.url}")
+                                f"check {pool.password_file}", details=details) from None
+            raise XapiError(f"pool {pool.name}: login at {url} failed: {exc.details}", details=details) from None
+    raise XapiError(f"pool {pool.name}: more than {MAX_REDIRECTS} HOST_IS_SLAVE redirects from {pool.url}",
+                    code="HOST_IS_SLAVE")
 
 
 def close_session(session: XenAPI.Session) -> None:

@@ -51,7 +51,7 @@ async def _install(call: Call, pem: str) -> None:
     try:
         await call("pool.install_ca_certificate", certs.POOL_CA_NAME, pem)
     except XapiError as exc:
-        if "MESSAGE_METHOD_UNKNOWN" not in str(exc):
+        if exc.code != "MESSAGE_METHOD_UNKNOWN":  # older XAPI: fall back to the old verb
             raise
         await call("pool.certificate_install", certs.POOL_CA_NAME, pem)
 
@@ -60,7 +60,7 @@ async def _uninstall(call: Call) -> None:
     try:
         await call("pool.uninstall_ca_certificate", certs.POOL_CA_NAME)
     except XapiError as exc:
-        if "MESSAGE_METHOD_UNKNOWN" not in str(exc):
+        if exc.code != "MESSAGE_METHOD_UNKNOWN":  # older XAPI: fall back to the old verb
             raise
         await call("pool.certificate_uninstall", certs.POOL_CA_NAME)
 

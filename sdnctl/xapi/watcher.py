@@ -7,26 +7,20 @@ have a session each, used from worker threads via `asyncio.to_thread`.
 from __future__ import annotations
 
 import asyncio
-import http.client
 import logging
-import random
 import threading
-import urllib.parse
-import xmlrpc.client
 from collections.abc import Callable
-
-import XenAPI
 
 from sdnctl.config import PoolConfig
 from sdnctl.errors import XapiError
-from sdnctl.xapi.session import close_session, open_session
+from sdnctl.retry import Backoff
+from sdnctl.xapi.client import XapiClient
 
 log = logging.getLogger(__name__)
 
 CLASSES = ["host", "host_metrics", "pif", "network", "tunnel", "vif", "vm", "pool"]
 EVENT_TIMEOUT = 30.0
-BACKOFF = (0.5, 1, 2, 4, 8, 15)  # seconds; the schedule restarts after a success
-TRANSPORT_ERRORS = (OSError, xmlrpc.client.Error, XenAPI.Failure, XapiError, EOFError, http.client.HTTPException)
+CALL_TIMEOUT = 60.0
 
 
 async def _in_daemon_thread(func, *args):
@@ -52,11 +46,6 @@ async def _in_daemon_thread(func, *args):
     return await future
 
 
-def backoff_delay(attempt: int) -> float:
-    """The capped delay before retry number `attempt`, with ±20 % jitter."""
-    return BACKOFF[min(attempt, len(BACKOFF) - 1)] * random.uniform(0.8, 1.2)
-
-
 class PoolWatcher:
     """Keeps `records` (class -> ref -> record) equal to the pool's, and calls XAPI on request."""
 
@@ -66,60 +55,51 @@ class PoolWatcher:
         self.records: dict[str, dict[str, dict]] = {}
         self.synced = False
         self.error: str | None = None
-        self.master_url = config.url
         self.resyncs = 0
         self._on_change = on_change
-        self._call_session: XenAPI.Session | None = None
-        self._call_lock = asyncio.Lock()
+        # The event long-poll and the calls each need their own session (XenAPI's is not thread-safe).
+        self._events = XapiClient(config, timeout=EVENT_TIMEOUT + 15, known_hosts=self._host_addresses)
+        self._calls = XapiClient(config, timeout=CALL_TIMEOUT, known_hosts=self._host_addresses)
+
+    @property
+    def master_url(self) -> str:
+        """The URL of the master the event stream last logged in to."""
+        return self._events.master_url
+
+    def _host_addresses(self) -> list[str]:
+        return [h["address"] for h in list(self.records.get("host", {}).values()) if h.get("address")]
 
     async def run(self) -> None:
         """Log in, mirror every change; on any failure log in again and resync from scratch."""
-        attempt = 0
+        backoff = Backoff()
         while True:
-            session = None
             try:
-                session = await asyncio.to_thread(self._login_anywhere, EVENT_TIMEOUT + 15)
-                await self._follow(session)
-            except TRANSPORT_ERRORS as exc:
-                attempt = 0 if self.synced else attempt + 1
+                await asyncio.to_thread(self._events.login)
+                self._calls.master_url = self._events.master_url  # where the next call login tries first
+                await self._follow()
+            except XapiError as exc:
+                if self.synced:
+                    backoff.reset()  # it worked until now: start the schedule again
                 self.synced = False
-                self.error = f"{type(exc).__name__}: {exc}"
-                delay = backoff_delay(attempt)
+                self.error = str(exc)
+                delay = backoff.next()
                 log.warning("pool %s: %s; reconnecting in %.1fs", self.name, self.error, delay)
                 self._on_change(self.name)
                 await asyncio.sleep(delay)
             finally:
-                if session is not None:
-                    await asyncio.to_thread(close_session, session)
+                await asyncio.to_thread(self._events.close)
 
-    def _candidate_urls(self) -> list[str]:
-        """Where the master may be: the last master, the configured URL, then every known host."""
-        parsed = urllib.parse.urlsplit(self.config.url)
-        hosts = [f"{parsed.scheme}://{h['address']}" + (f":{parsed.port}" if parsed.port else "")
-                 for h in self.records.get("host", {}).values() if h.get("address")]
-        return list(dict.fromkeys([self.master_url, self.config.url, *hosts]))
-
-    def _login_anywhere(self, timeout: float) -> XenAPI.Session:
-        """Log in through the first host that answers (the old master may be the one that died)."""
-        error: Exception | None = None
-        for url in self._candidate_urls():
-            try:
-                session, self.master_url = open_session(self.config, url, timeout=timeout)
-                return session
-            except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
-                error = exc
-        raise error
-
-    async def _follow(self, session: XenAPI.Session) -> None:
+    async def _follow(self) -> None:
         """Full sync (token ""), then apply coalesced events until something fails."""
         token = ""
         records: dict[str, dict[str, dict]] = {cls: {} for cls in CLASSES}
-        handle = session.handle
+        handle = self._events.handle
         while True:
-            result = await _in_daemon_thread(session.xenapi.event_from, CLASSES, token, EVENT_TIMEOUT)
-            if session.handle != handle:
+            result = await _in_daemon_thread(self._events.call_once, "event.from", CLASSES, token, EVENT_TIMEOUT)
+            if self._events.handle != handle:
                 # The client logged in again by itself (SESSION_INVALID): our picture may have gaps.
-                raise XapiError("session was renewed (xapi restarted?); resyncing")
+                raise XapiError(f"pool {self.name}: session was renewed (xapi restarted?); resyncing",
+                                code="SESSION_INVALID")
             for event in result["events"]:
                 table = records.setdefault(event["class"].lower(), {})
                 if event["operation"] == "del":
@@ -139,26 +119,8 @@ class PoolWatcher:
                 self._on_change(self.name)
 
     async def call(self, method: str, *args):
-        """Call `Class.method` on the pool master (one caller at a time on the call session)."""
-        async with self._call_lock:
-            for attempt in range(2):
-                try:
-                    if self._call_session is None:
-                        self._call_session = await asyncio.to_thread(self._login_anywhere, 60.0)
-                    func = self._call_session.xenapi
-                    for part in method.split("."):
-                        func = getattr(func, part)
-                    return await asyncio.to_thread(func, *args)
-                except XenAPI.Failure as exc:
-                    if exc.details[0] != "HOST_IS_SLAVE" or attempt:
-                        raise XapiError(f"pool {self.name}: {method} failed: {exc.details}") from None
-                    self._call_session = None
-                except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
-                    self._call_session = None
-                    if attempt:
-                        raise XapiError(f"pool {self.name}: {method} failed: {exc}") from None
+        """Call `Class.method` on the pool master (one caller at a time); raises XapiError with `.code`."""
+        return await self._calls.acall(method, *args)
 
     async def close(self) -> None:
-        if self._call_session is not None:
-            await asyncio.to_thread(close_session, self._call_session)
-            self._call_session = None
+        await asyncio.to_thread(self._calls.close)
