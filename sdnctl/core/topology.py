@@ -1,26 +1,18 @@
-"""PURE: the pools as XAPI records -> private networks -> the tunnel ports every host should carry.
+"""PURE: private networks -> the tunnel ports every host should carry; one host's port plan.
 
-No sockets, clocks or threads here: the shell passes records in and applies what comes out.
+The pools' records become private networks in `inventory`; this module decides what they mean.
 """
 
 from __future__ import annotations
 
-import re
-import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
 from sdnctl.core.model import (
-    ENCAPSULATIONS, KEY_PREFIX, MAX_KEY, TOPOLOGIES, XO_PREFIX,
     ClusterSnapshot, Endpoint, ObservedPort, PortPlan, PrivateNetwork, TunnelSpec, tunnel_port_name,
 )
-
-NULL_REF = "OpaqueRef:NULL"
-
-# XAPI records of one pool, by lower-case class name then ref (what get_all_records / event.from give).
-PoolRecords = Mapping[str, Mapping[str, Mapping]]
 
 
 @dataclass(frozen=True)
@@ -31,112 +23,6 @@ class DesiredState:
     centers: Mapping[str, str | None]
     frozen_networks: frozenset[str]
     rstp_bridges: Mapping[str, frozenset[str]] = field(default_factory=dict)  # host -> bridges needing RSTP
-
-
-# --- records -> private networks -----------------------------------------------------------
-
-def _setting(other_config: Mapping[str, str], name: str) -> tuple[str, str | None]:
-    """(key, value) of a setting: sdnctl's key wins over Xen Orchestra's."""
-    for key in (KEY_PREFIX + name, XO_PREFIX + name):
-        if key in other_config:
-            return key, other_config[key]
-    return KEY_PREFIX + name, None
-
-
-def private_network_id(other_config: Mapping[str, str]) -> str | None:
-    """The private-network uuid a XAPI network belongs to, or None if it is not managed."""
-    return _setting(other_config, "private-network-uuid")[1]
-
-
-def _parse_network(pool: str, record: Mapping, default_topology: str) -> tuple[dict, str | None]:
-    """The settings of one pool's network object, and an error message if they are malformed."""
-    oc = record.get("other_config", {})
-    id_key, net_id = _setting(oc, "private-network-uuid")
-    origin = "sdnctl" if id_key.startswith(KEY_PREFIX) else "xo"
-    where = f"pool {pool}, network {record.get('name_label', '?')!r} ({record.get('uuid', '?')})"
-    encap_key, encapsulation = _setting(oc, "encapsulation")
-    topology_key, topology = _setting(oc, "topology")
-    settings = {
-        "id": net_id, "origin": origin, "name": record.get("name_label", ""),
-        "encapsulation": (encapsulation or "gre").lower(),
-        "topology": "star" if origin == "xo" else (topology or default_topology),
-        "preferred_center": _setting(oc, "preferred-center")[1] or None,
-        "center": oc.get(KEY_PREFIX + "center") or None,
-        "encrypted": (_setting(oc, "encrypted")[1] or "false").lower() == "true",
-        "vni": 0,
-    }
-    try:
-        settings["id"] = str(uuidlib.UUID(net_id))  # one spelling, whatever case or hyphens a pool used
-    except ValueError:
-        return settings, f"{where}: {id_key} {net_id!r} is not a uuid"
-    if settings["encapsulation"] not in ENCAPSULATIONS:
-        return settings, (f"{where}: {encap_key} {encapsulation!r} is not one of "
-                          f"{', '.join(ENCAPSULATIONS)}; fix it with network.add_to_other_config")
-    if settings["topology"] not in TOPOLOGIES:
-        return settings, f"{where}: {topology_key} {settings['topology']!r} is not one of {', '.join(TOPOLOGIES)}"
-    vni_key, raw_vni = _setting(oc, "vni")
-    if raw_vni is None or not re.fullmatch(r"-?[0-9]{1,12}", raw_vni):
-        return settings, f"{where}: {vni_key} {raw_vni!r} is not an integer"
-    vni = int(raw_vni)
-    if not 1 <= vni <= MAX_KEY[settings["encapsulation"]]:
-        return settings, (f"{where}: {vni_key} {vni} is out of range for {settings['encapsulation']} "
-                          f"(1..{MAX_KEY[settings['encapsulation']]})")
-    settings["vni"] = vni
-    return settings, None
-
-
-def _endpoints(pool: str, records: PoolRecords, network_ref: str, network: Mapping) -> list[Endpoint]:
-    """One endpoint per host that has a tunnel access PIF on this network."""
-    pifs, tunnels = records.get("pif", {}), records.get("tunnel", {})
-    hosts, metrics = records.get("host", {}), records.get("host_metrics", {})
-    endpoints = []
-    for access_ref in network.get("PIFs", ()):
-        access = pifs.get(access_ref)
-        if not access or not access.get("tunnel_access_PIF_of"):
-            continue
-        tunnel = tunnels.get(access["tunnel_access_PIF_of"][0], {})
-        transport = pifs.get(tunnel.get("transport_PIF", NULL_REF), {})
-        host = hosts.get(access.get("host", NULL_REF))
-        if not host:
-            continue
-        live = metrics.get(host.get("metrics", NULL_REF), {}).get("live", False) in (True, "true")
-        ip = transport.get("IP") or None
-        eligible = bool(live and ip and access.get("currently_attached") and transport.get("currently_attached"))
-        endpoints.append(Endpoint(host_uuid=host["uuid"], pool=pool, bridge=network.get("bridge", ""),
-                                  transport_ip=ip, eligible=eligible,
-                                  multi_homed=not transport.get("management", False)))
-    return endpoints
-
-
-def private_networks(pools: Mapping[str, PoolRecords], default_topology: str = "star") -> ClusterSnapshot:
-    """Merge every pool's managed networks into private networks (one per private-network uuid)."""
-    parts: dict[str, list[tuple[dict, str | None, list[Endpoint]]]] = defaultdict(list)
-    for pool in sorted(pools):
-        records = pools[pool]
-        for ref, network in records.get("network", {}).items():
-            if private_network_id(network.get("other_config", {})) is None:
-                continue
-            settings, error = _parse_network(pool, network, default_topology)
-            parts[settings["id"]].append((settings, error, _endpoints(pool, records, ref, network)))
-    networks = []
-    for net_id, members in sorted(parts.items()):
-        errors = [e for _, e, _ in members if e]
-        parsed = [settings for settings, error, _ in members if error is None]
-        first = parsed[0] if parsed else members[0][0]
-        for settings in parsed[1:]:
-            for key in ("encapsulation", "vni", "topology"):
-                if settings[key] != first[key]:
-                    errors.append(f"private network {net_id}: pools disagree on {key} "
-                                  f"({first[key]!r} vs {settings[key]!r})")
-        centers = [s["center"] for s, _, _ in members if s["center"]]
-        endpoints = tuple(sorted((ep for _, _, eps in members for ep in eps), key=lambda ep: ep.host_uuid))
-        networks.append(PrivateNetwork(
-            id=net_id, name=first["name"], encapsulation=first["encapsulation"], vni=first["vni"],
-            topology=first["topology"], preferred_center=first["preferred_center"],
-            center=min(centers) if centers else None, encrypted=first["encrypted"], origin=first["origin"],
-            endpoints=endpoints, error="; ".join(errors) or None,
-        ))
-    return ClusterSnapshot(networks=tuple(networks))
 
 
 # --- private networks -> tunnels -----------------------------------------------------------

@@ -76,3 +76,20 @@ def test_the_unmodified_copy_keeps_the_contract(tmp_path):
     assert result.returncode == 0, output
     assert f"{CORE_CONTRACT} KEPT" in output, output
     assert "BROKEN" not in output
+
+
+LAYERS_CONTRACT = next(c["name"] for c in tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]["contracts"]
+                       if c["type"] == "layers")
+
+
+@pytest.mark.parametrize(("module", "planted"), [
+    ("sdnctl/ovsdb/switch.py", "import sdnctl.daemon.agent"),
+    ("sdnctl/daemon/tasks.py", "import sdnctl.cli.render"),
+    ("sdnctl/core/writeback.py", "import sdnctl.daemon.executor"),
+], ids=["adapter-imports-daemon", "daemon-imports-cli", "core-imports-daemon"])
+def test_an_import_up_the_layers_breaks_the_layers_contract(tmp_path, module, planted):
+    root = _copy(tmp_path)
+    _append(root / module, planted)
+    result = _lint_imports(root)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and f"{LAYERS_CONTRACT} BROKEN" in output, output

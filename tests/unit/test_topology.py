@@ -1,4 +1,4 @@
-"""sdnctl.core.topology: XAPI records -> private networks -> tunnel ports per host -> one host's port plan."""
+"""sdnctl.core.inventory and topology: XAPI records -> private networks -> tunnel ports per host -> one host's port plan."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from sdnctl.core.model import (
     MAX_KEY, ClusterSnapshot, Endpoint, ObservedPort, PortPlan, PrivateNetwork, TunnelSpec, tunnel_port_name,
 )
-from sdnctl.core.topology import DesiredState, desired_tunnels, elect_center, plan_ports, private_networks
+from sdnctl.core.inventory import private_networks
+from sdnctl.core.topology import DesiredState, desired_tunnels, elect_center, plan_ports
 
 NULL_REF = "OpaqueRef:NULL"
 
