@@ -9,5 +9,5 @@ demo: bootstrap
 
 test: bootstrap
 	.venv/bin/lint-imports
-	.venv/bin/mypy sdnctl/core sdnctl/openflow/codec.py
+	.venv/bin/mypy sdnctl/core sdnctl/openflow/codec.py sdnctl/daemon
 	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
