@@ -70,7 +70,7 @@ class FlowChannel:
         """
         if self._started:
             return
-        self._check_credentials()
+        _check_credentials(self.client_cert, self.client_key)
         global _owner
         with _owner_lock:
             if _owner is not None and _owner is not self:
@@ -105,13 +105,6 @@ class FlowChannel:
         with _owner_lock:
             if _owner is self:
                 _owner = None
-
-    def _check_credentials(self) -> None:
-        try:
-            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(self.client_cert, self.client_key)
-        except (OSError, ValueError) as exc:
-            raise OpenFlowError(f"cannot load the client certificate {self.client_cert} / key {self.client_key}: "
-                                f"{exc}; fix: `sdnctl certs` recreates them") from exc
 
     def _spawn_runtime(self) -> runtime.Runtime:
         """A started runtime with no switches yet (safe to call from a worker thread)."""
@@ -180,16 +173,7 @@ class FlowChannel:
         Returns at once; `connected(key)` turns True after the switch's FEATURES_REPLY. Calling it
         again with another address, port or pin drops the connection and dials the new one.
         """
-        try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            raise OpenFlowError(f"{key}: switch address {address!r} is not an IP address") from None
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise OpenFlowError(f"{key}: OpenFlow port {port!r} is not a TCP port")
-        try:
-            pin_der = ssl.PEM_cert_to_DER_cert(pinned_cert_pem.strip())
-        except (ValueError, AttributeError) as exc:
-            raise OpenFlowError(f"{key}: the pinned host certificate is not a PEM certificate: {exc}") from None
+        pin_der = _checked_target(key, address, port, pinned_cert_pem)
         self.start()
         self._bind_loop()
         target = self._targets.get(key)
@@ -306,3 +290,25 @@ class FlowChannel:
             future.set_exception(OpenFlowError(error))
         else:
             future.set_result(result)
+
+
+def _check_credentials(cert_file: str, key_file: str) -> None:
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert_file, key_file)
+    except (OSError, ValueError) as exc:
+        raise OpenFlowError(f"cannot load the client certificate {cert_file} / key {key_file}: "
+                            f"{exc}; fix: `sdnctl certs` recreates them") from exc
+
+
+def _checked_target(key: str, address: str, port: int, pinned_cert_pem: str) -> bytes:
+    """The pinned certificate in DER, once the switch's address, port and pin are known to be usable."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise OpenFlowError(f"{key}: switch address {address!r} is not an IP address") from None
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise OpenFlowError(f"{key}: OpenFlow port {port!r} is not a TCP port")
+    try:
+        return ssl.PEM_cert_to_DER_cert(pinned_cert_pem.strip())
+    except (ValueError, AttributeError) as exc:
+        raise OpenFlowError(f"{key}: the pinned host certificate is not a PEM certificate: {exc}") from None
