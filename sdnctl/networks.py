@@ -14,10 +14,11 @@ from typing import Any
 from sdnctl.config import Config
 from sdnctl.errors import ConfigError, XapiError
 from sdnctl.core.model import ENCAPSULATIONS, IPSEC_OVERHEAD, KEY_PREFIX, MAX_KEY, OVERHEAD, TOPOLOGIES, XO_PREFIX
-from sdnctl.core.topology import private_network_id
+from sdnctl.core.inventory import private_network_id
 from sdnctl.xapi.client import XapiClient
 
 Say = Callable[[str], None]
+CLI_TIMEOUT = 30.0  # seconds for each XAPI socket operation of a CLI command
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class Pools:
         unknown = [n for n in names or [] if n not in known]
         if unknown:
             raise ConfigError(f"unknown pool(s) {', '.join(unknown)}; {config.path} has: {', '.join(known) or 'none'}")
-        self.clients: dict[str, XapiClient] = {n: XapiClient(known[n]) for n in (names or known)}
+        self.clients: dict[str, XapiClient] = {
+            n: XapiClient(known[n], timeout=CLI_TIMEOUT) for n in (names or known)}
 
     def __enter__(self) -> Pools:
         try:

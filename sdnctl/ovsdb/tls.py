@@ -81,7 +81,8 @@ REJECTED_CLIENT_CERT = CLIENT_REJECTED, (
 
 
 # The alerts a host sends when it refuses our client certificate: OpenSSL's reason, and its words.
-_REJECTION_ALERTS = frozenset({"TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "SSLV3_ALERT_BAD_CERTIFICATE"})
+_REJECTION_ALERTS = frozenset({"TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+                               "SSLV3_ALERT_BAD_CERTIFICATE"})
 _REJECTION_WORDS = ("unknown ca", "certificate unknown", "bad certificate")
 
 
