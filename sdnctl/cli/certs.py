@@ -87,13 +87,19 @@ def _each_pool(config, wanted: list[str], ask) -> list[tuple[Any, Any]]:
     """(pool, ask(call, pool) or the exception it raised) for each configured pool (or only those wanted)."""
     import asyncio
 
-    from sdnctl.xapi.watcher import PoolWatcher
+    from sdnctl.xapi.client import XapiClient
 
     pools = [p for p in config.pools if not wanted or p.name in wanted]
 
+    async def one(pool):
+        client = XapiClient(pool)
+        try:
+            return await ask(client.acall, pool)
+        finally:
+            await asyncio.to_thread(client.close)
+
     async def all_pools():
-        return await asyncio.gather(*(ask(PoolWatcher(p, lambda _: None).call, p) for p in pools),
-                                    return_exceptions=True)
+        return await asyncio.gather(*(one(p) for p in pools), return_exceptions=True)
 
     return list(zip(pools, asyncio.run(all_pools())))
 
