@@ -19,11 +19,13 @@ from os_ken.controller.handler import (  # noqa: E402
     CONFIG_DISPATCHER, HANDSHAKE_DISPATCHER, set_ev_cls,
 )
 from os_ken.lib import hub  # noqa: E402
+from os_ken.ofproto import ofproto_common, ofproto_parser  # noqa: E402
 from os_ken.ofproto import ofproto_v1_3 as ofp  # noqa: E402
 from os_ken.ofproto import ofproto_v1_3_parser as parser  # noqa: E402
 
 if hub.HUB_TYPE != "native":
     raise ImportError(f"sdnctl needs os-ken's native hub, but OSKEN_HUB_TYPE={hub.HUB_TYPE!r}: unset it")
 
-__all__ = ["app_manager", "controller", "ofp_event", "ofp_handler", "hub", "ofp", "parser",
+__all__ = ["app_manager", "controller", "ofp_event", "ofp_handler", "hub", "ofp", "parser", "ofproto_common",
+           "ofproto_parser",
            "CONFIG_DISPATCHER", "HANDSHAKE_DISPATCHER", "set_ev_cls"]

@@ -252,7 +252,7 @@ class Runtime:
             self._post(self._events.link_down, key, gen, f"cannot load the TLS credentials: {exc}")
             return
         link = _Link(key=key, gen=gen, address=address, port=port, ctx=ctx, pin_der=pin_der)
-        link.thread = threading.Thread(target=self._serve_link, args=(link,), daemon=True,
+        link.thread = threading.Thread(target=_serve_link, args=(link, self.inbox), daemon=True,
                                        name=f"sdnctl-of-{key}")
         self._links[key] = link
         link.thread.start()
@@ -269,36 +269,6 @@ class Runtime:
                 pass
         self._fail_pending(link, f"{link.key}: connection closed ({why})")
         link.datapath = None
-
-    def _serve_link(self, link: _Link) -> None:
-        """The connection thread: connect, let os-ken serve the connection, back off, again."""
-        backoff = Backoff()   # reset on FEATURES_REPLY
-        while not link.stop.is_set():
-            link.established = False
-
-            def track(s: socket.socket) -> None:
-                link.sock = s
-
-            try:
-                sock = tls.open_switch(link.address, link.port, link.ctx, link.pin_der, CONNECT_TIMEOUT, track)
-            except tls.SwitchRefused as exc:
-                self.inbox.put(("down", link, str(exc)))
-            except Exception as exc:    # noqa: BLE001 - a bug here must not end the reconnect loop
-                log.exception("%s: connecting failed", link.key)
-                self.inbox.put(("down", link, f"connecting failed: {exc}"))
-            else:
-                sock.link = link
-                sock.on_close = lambda s=sock: _wake_send_loop(s)
-                if not link.stop.is_set():
-                    try:
-                        controller.datapath_connection_factory(sock, (link.address, link.port))
-                    except Exception:    # noqa: BLE001 - os-ken has logged it; the connection is over
-                        pass
-                sock.close()
-                self.inbox.put(("down", link, sock.failure or _closed_by_switch(link)))
-            if link.established:
-                backoff.reset()
-            link.stop.wait(backoff.next())
 
     def _current(self, datapath) -> _Link | None:
         link = getattr(datapath.socket, "link", None)
@@ -350,22 +320,7 @@ class Runtime:
             messages = itertools.chain((codec.flow_delete(dp, spec) for spec in request.delete),
                                        (codec.flow_add(dp, spec) for spec in request.add),
                                        [parser.OFPBarrierRequest(dp)])
-        # Serialized here and handed to os-ken's send queue in batches: one queue item, one TLS
-        # write and one thread hand-off per SEND_BATCH bytes instead of per flow-mod.
-        batch = bytearray()
-        for msg in messages:
-            # Our own xids: os-ken's Datapath.set_xid is not thread-safe against its handshake sends.
-            msg.xid = next(link.xids) & 0xFFFFFFFF
-            request.xids.append(msg.xid)
-            link.pending[msg.xid] = request
-            msg.serialize()
-            batch += msg.buf
-            if len(batch) >= SEND_BATCH:
-                if not dp.send(bytes(batch)):     # blocks while os-ken's send queue (16 items) is full
-                    self._fail_pending(link, f"{link.key}: connection lost while sending")
-                    return
-                batch.clear()
-        if batch and not dp.send(bytes(batch)):
+        if not _send_batched(dp, messages, link, request):
             self._fail_pending(link, f"{link.key}: connection lost while sending")
 
     def _on_message(self, datapath, msg) -> None:
@@ -412,6 +367,58 @@ class Runtime:
 
     def _settle(self, request: Request, *, result=None, error: str | None = None) -> None:
         self._post(self._events.settle, request.future, result, error)
+
+
+def _serve_link(link: _Link, inbox: queue.Queue) -> None:
+    """The connection thread: connect, let os-ken serve the connection, back off, again."""
+    backoff = Backoff()   # reset on FEATURES_REPLY
+    while not link.stop.is_set():
+        link.established = False
+
+        def track(s: socket.socket) -> None:
+            link.sock = s
+
+        try:
+            sock = tls.open_switch(link.address, link.port, link.ctx, link.pin_der, CONNECT_TIMEOUT, track)
+        except tls.SwitchRefused as exc:
+            inbox.put(("down", link, str(exc)))
+        except Exception as exc:    # noqa: BLE001 - a bug here must not end the reconnect loop
+            log.exception("%s: connecting failed", link.key)
+            inbox.put(("down", link, f"connecting failed: {exc}"))
+        else:
+            sock.link = link
+            sock.on_close = lambda s=sock: _wake_send_loop(s)
+            if not link.stop.is_set():
+                try:
+                    controller.datapath_connection_factory(sock, (link.address, link.port))
+                except Exception:    # noqa: BLE001 - os-ken has logged it; the connection is over
+                    pass
+            sock.close()
+            inbox.put(("down", link, sock.failure or _closed_by_switch(link)))
+        if link.established:
+            backoff.reset()
+        link.stop.wait(backoff.next())
+
+
+def _send_batched(dp, messages, link: _Link, request: Request) -> bool:
+    """Serialize the messages under our own xids and hand them to os-ken's send queue in batches.
+
+    One queue item, one TLS write and one thread hand-off per SEND_BATCH bytes instead of per
+    flow-mod. Our own xids: os-ken's Datapath.set_xid is not thread-safe against its handshake sends.
+    False if the connection was lost while sending.
+    """
+    batch = bytearray()
+    for msg in messages:
+        msg.xid = next(link.xids) & 0xFFFFFFFF
+        request.xids.append(msg.xid)
+        link.pending[msg.xid] = request
+        msg.serialize()
+        batch += msg.buf
+        if len(batch) >= SEND_BATCH:
+            if not dp.send(bytes(batch)):     # blocks while os-ken's send queue (16 items) is full
+                return False
+            batch.clear()
+    return not batch or dp.send(bytes(batch))
 
 
 def _closed_by_switch(link: _Link) -> str:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import socket
 import ssl
-import struct
 from collections.abc import Callable
 
+from sdnctl.openflow._osken import ofp, ofproto_common, ofproto_parser
 from sdnctl.tls import pinned_client_context
 
-OFP_HEADER = struct.Struct("!BBHI")
-OFPT_HELLO = 0
-OFP_VERSION_1_3 = 0x04
+OFP_HEADER_SIZE = ofproto_common.OFP_HEADER_SIZE
 MAX_HELLO = 1024
 
 PIN_MISMATCH = "switch certificate does not match the pinned host certificate"
@@ -136,7 +134,7 @@ def open_switch(address: str, port: int, ctx: ssl.SSLContext, pin_der: bytes, ti
 def _read_hello(sock: ssl.SSLSocket, where: str, timeout: float) -> bytes:
     """The switch's OFPT_HELLO, which a switch sends first; its absence is the TLS 1.3 rejection."""
     buf = b""
-    need = OFP_HEADER.size
+    need = OFP_HEADER_SIZE
     while len(buf) < need:
         try:
             chunk = ssl.SSLSocket.recv(sock, need - len(buf))
@@ -153,11 +151,11 @@ def _read_hello(sock: ssl.SSLSocket, where: str, timeout: float) -> bytes:
                                     "the TLS handshake): the host does not trust sdnctl's CA") from None
             raise SwitchRefused(f"{where}: the switch closed the connection in its OpenFlow HELLO")
         buf += chunk
-        if len(buf) == OFP_HEADER.size:
-            version, msg_type, length, _xid = OFP_HEADER.unpack(buf)
-            if msg_type != OFPT_HELLO or not OFP_HEADER.size <= length <= MAX_HELLO:
+        if len(buf) == OFP_HEADER_SIZE:
+            version, msg_type, length, _xid = ofproto_parser.header(buf)
+            if msg_type != ofp.OFPT_HELLO or not OFP_HEADER_SIZE <= length <= MAX_HELLO:
                 raise SwitchRefused(f"{where}: expected an OpenFlow HELLO, got message type {msg_type}")
-            if version < OFP_VERSION_1_3:
+            if version < ofp.OFP_VERSION:
                 # A switch offers its highest version; below 1.3 it cannot speak 1.3 at all.
                 raise SwitchRefused(f"{where}: the switch speaks OpenFlow only up to version {version:#04x}; "
                                     "sdnctl needs OpenFlow 1.3: add OpenFlow13 to the bridge's protocols")
