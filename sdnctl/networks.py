@@ -128,10 +128,8 @@ def _transport_pif(pools: Pools, pool: str, host_ref: str, device: str,
     return None
 
 
-def create(pools: Pools, request: CreateRequest, say: Say) -> str:
-    """Create the network in every pool and a tunnel on each host; undo everything on failure."""
-    validate(request)
-    existing = managed_networks(pools)
+def _new_vni(existing: dict[str, list[tuple[str, str, dict]]], request: CreateRequest) -> int:
+    """The new network's VNI (the one asked for, or the lowest free); XapiError if its name or VNI is taken."""
     for net_id, members in existing.items():
         if any(r["name_label"] == request.name for _, _, r in members):
             raise XapiError(f"a private network named {request.name!r} exists already ({net_id}); "
@@ -141,6 +139,13 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
     vni = request.vni if request.vni is not None else min(set(range(1, len(used) + 2)) - used)
     if vni in used:
         raise XapiError(f"VNI {vni} is used by another private network; omit --vni to get a free one")
+    return vni
+
+
+def create(pools: Pools, request: CreateRequest, say: Say) -> str:
+    """Create the network in every pool and a tunnel on each host; undo everything on failure."""
+    validate(request)
+    vni = _new_vni(managed_networks(pools), request)
     plans = {pool: _host_pifs(pools, pool, request, say) for pool in request.pools}
     mtus = [int(pif["MTU"]) for pifs in plans.values() for _, pif in pifs.values()]
     limit = mtu_limit(min(mtus) if mtus else 1500, request.encapsulation, request.encrypted)

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 APP_NAME = "sdnctl_openflow"            # the os-ken app's name in os-ken's SERVICE_BRICKS
 OFP_HANDLER_NAME = ofp_event.NAME       # "ofp_event": os-ken's Datapath looks its handler up by this name
 CONNECT_TIMEOUT = 5.0                   # each of: TCP connect, TLS handshake, the switch's HELLO
+# sdnctl's own keepalive, not os-ken's: Datapath._echo_request_loop ends a silent connection with
+# close(), a half-close after which serve() waits for ever on its send thread under the native hub.
 ECHO_INTERVAL = 5.0                     # idle this long: send an ECHO_REQUEST
 ECHO_DEADLINE = 15.0                    # silent this long: the switch is gone, reconnect
 SEND_BATCH = 64 * 1024                  # bytes of OpenFlow messages per write
