@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 import os
@@ -13,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiomqtt
@@ -21,7 +20,7 @@ import pytest
 
 from sdnctl.config import MqttConfig
 from sdnctl.events import EventPublisher
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_until
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 PREFIX = "test/sdnctl"
@@ -107,20 +106,6 @@ async def running(publisher: EventPublisher) -> AsyncIterator[asyncio.Task]:
             await asyncio.wait_for(task, timeout=15)
 
 
-async def eventually(probe: Callable, *, timeout: float = 10.0, what: str):
-    """Poll `probe` (plain or async) until it returns something truthy; fail showing the last value seen."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if inspect.isawaitable(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
-
-
 @contextlib.asynccontextmanager
 async def subscribed(broker: Broker) -> AsyncIterator[list[tuple[str, bytes]]]:
     """A separate client on everything under PREFIX; yields the list of (topic, payload) it receives."""
@@ -175,7 +160,7 @@ def without_time(message: bytes) -> dict:
 async def test_status_is_online_while_running_and_offline_after_cancel(broker):
     publisher = EventPublisher(config(broker), client_id="pub-status")
     async with running(publisher) as task:
-        assert await eventually(lambda: retained_at(broker, "status"), what="a retained status") == b"online"
+        assert await wait_until(lambda: retained_at(broker, "status"), what="a retained status") == b"online"
         assert publisher.connected
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -193,10 +178,10 @@ async def test_a_killed_publisher_leaves_its_last_will(broker):
     crashing = await asyncio.create_subprocess_exec(sys.executable, "-c", code, str(broker.port), PREFIX, cwd=REPO)
     try:
         async with subscribed(broker) as received:
-            await eventually(lambda: on(received, "status") == [b"online"], what="online from the subprocess")
+            await wait_until(lambda: on(received, "status") == [b"online"], what="online from the subprocess")
             crashing.kill()  # SIGKILL: no "offline" of its own, no DISCONNECT
             await asyncio.wait_for(crashing.wait(), timeout=5)
-            await eventually(lambda: on(received, "status") == [b"online", b"offline"], what="the last will")
+            await wait_until(lambda: on(received, "status") == [b"online", b"offline"], what="the last will")
         assert await retained_at(broker, "status") == b"offline"
     finally:
         if crashing.returncode is None:
@@ -209,25 +194,25 @@ async def test_retained_state_reaches_late_subscribers_once_per_change_and_clear
     async with subscribed(broker) as received, running(publisher):
         for _ in range(3):
             publisher.state("network/n1", {"name": "net1", "vni": 7})
-        late = await eventually(lambda: retained_at(broker, "network/n1"), what="retained network/n1")
+        late = await wait_until(lambda: retained_at(broker, "network/n1"), what="retained network/n1")
         assert without_time(late) == {"name": "net1", "vni": 7}
         assert late == json.dumps(json.loads(late), sort_keys=True, separators=(",", ":")).encode()
         assert abs(json.loads(late)["time"] - time.time()) < 60
 
         publisher.state("network/n1", {"vni": 7, "name": "net1"})  # the same state again
         publisher.state("host/h1", {"name": "h1"})  # published after any network/n1 message: a barrier
-        await eventually(lambda: on(received, "host/h1"), what="host/h1")
+        await wait_until(lambda: on(received, "host/h1"), what="host/h1")
         assert on(received, "network/n1") == [late]
         assert publisher.published == 3  # status, network/n1, host/h1
 
         publisher.state("network/n1", {"name": "net1", "vni": 8})
-        await eventually(lambda: len(on(received, "network/n1")) == 2, what="the changed state")
+        await wait_until(lambda: len(on(received, "network/n1")) == 2, what="the changed state")
         assert without_time(on(received, "network/n1")[1]) == {"name": "net1", "vni": 8}
 
         publisher.state("network/n1", None)
         publisher.state("network/n1", None)
         publisher.state("host/h2", {"name": "h2"})  # the barrier again
-        await eventually(lambda: on(received, "host/h2"), what="host/h2")
+        await wait_until(lambda: on(received, "host/h2"), what="host/h2")
         assert on(received, "network/n1")[2:] == [b""]  # the empty retained message that clears
         assert set(await retained(broker)) == {f"{PREFIX}/status", f"{PREFIX}/host/h1", f"{PREFIX}/host/h2"}
 
@@ -239,15 +224,15 @@ async def test_events_wait_for_a_broker_that_is_down(broker, tmp_path, caplog):
     publisher = EventPublisher(config(broker, username="sdnctl", password_file=tmp_path / "mqtt.password"),
                                client_id="pub-queue")
     async with running(publisher):
-        await eventually(lambda: publisher.connected, what="the publisher connected")
+        await wait_until(lambda: publisher.connected, what="the publisher connected")
         broker.stop()
-        await eventually(lambda: not publisher.connected, what="the publisher to notice the broker is gone")
+        await wait_until(lambda: not publisher.connected, what="the publisher to notice the broker is gone")
         for n in range(5):
             publisher.event("events/center", {"n": n})
         # The publisher retries 0.5 s or more after it noticed; the subscriber is there well before.
         broker.start()
         async with subscribed(broker) as received:
-            await eventually(lambda: len(on(received, "events/center")) == 5, what="the queued events")
+            await wait_until(lambda: len(on(received, "events/center")) == 5, what="the queued events")
     assert [without_time(m) for m in on(received, "events/center")] == [{"n": n} for n in range(5)]
     assert publisher.dropped == 0
     assert "as pub-queue (p2, c1, k60, u'sdnctl')" in broker.log_text()  # it logged in with the password
@@ -259,13 +244,13 @@ async def test_a_full_queue_drops_the_oldest_events(broker, caplog):
     broker.stop()
     publisher = EventPublisher(config(broker), client_id="pub-tiny", queue_size=2)
     async with running(publisher):
-        await eventually(lambda: "Connection refused; retrying in" in caplog.text, what="a refused connect")
+        await wait_until(lambda: "Connection refused; retrying in" in caplog.text, what="a refused connect")
         for n in range(5):
             publisher.event("events/host", {"n": n})
         assert publisher.dropped == 3
         broker.start()
         async with subscribed(broker) as received:
-            await eventually(lambda: len(on(received, "events/host")) == 2, what="the two newest events")
+            await wait_until(lambda: len(on(received, "events/host")) == 2, what="the two newest events")
     assert [without_time(m) for m in on(received, "events/host")] == [{"n": 3}, {"n": 4}]
 
 
@@ -274,9 +259,9 @@ async def test_a_restarted_broker_gets_every_retained_state_back(broker):
     publisher.state("network/n1", {"name": "net1"})
     publisher.state("host/h1", {"name": "h1"})
     async with running(publisher):
-        before = await eventually(lambda: _all_states(broker), what="both states retained")
+        before = await wait_until(lambda: _all_states(broker), what="both states retained")
         broker.restart()  # persistence false: it comes back with nothing retained
-        after = await eventually(lambda: _all_states(broker), what="both states retained again")
+        after = await wait_until(lambda: _all_states(broker), what="both states retained again")
     assert after == before
 
 

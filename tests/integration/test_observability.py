@@ -6,7 +6,7 @@ import urllib.request
 
 from tests.integration.test_private_networks import converged, create_network, expected_ports
 from tests.integration.test_events import broker  # noqa: F401 (the real mosquitto fixture)
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_until
 
 
 def enable(lab, section: str, body: str) -> None:
@@ -55,28 +55,15 @@ async def test_mqtt_carries_network_state_and_center_events(make_lab, make_daemo
             return messages and messages[-1]["center_name"] == "p1h2" and all(
                 h["tunnels_up"] >= 1 for h in messages[-1]["hosts"].values()) and messages[-1]
 
-        await wait_async(network_state, what="retained network state with its tunnels up")
+        await wait_until(network_state, what="retained network state with its tunnels up")
         lab.host_crash("p1h2")
 
         def center_event():
             return [json.loads(p) for t, p in received if t == f"{PREFIX}/events/center" and json.loads(p)["old"] == "p1h2"]
 
-        moved = await wait_async(center_event, what="a center event")
+        moved = await wait_until(center_event, what="a center event")
         assert moved[0]["name"] == "net1" and moved[0]["new"] in ("p1h1", "p1h3")
         assert any(t == f"{PREFIX}/status" and p == b"online" for t, p in received)
     daemon.kill(15)
     text = "".join(p.decode(errors="replace") for _, p in received)
     assert "psk" not in text and "password" not in text
-
-
-async def wait_async(probe, *, timeout: float = 20.0, what: str):
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -26,6 +26,7 @@ from sdnctl.lab.ovshost import OvsHost
 from sdnctl.core.model import SDNCTL_COOKIE, FlowSpec
 from sdnctl.openflow import FlowChannel, OpenFlowError, runtime
 from sdnctl.openflow.runtime import APP_NAME
+from tests.waiting import wait_until
 
 ROOT = Path("/run/sdnctl-ofc-test")
 OF_PORT = 16653
@@ -123,25 +124,9 @@ def dump_flows(ovs: OvsHost) -> set[str]:
     return {line.strip() for line in out.splitlines() if line.startswith(" ")}
 
 
-async def eventually(probe, *, timeout: float, what):
-    """Poll `probe` on the loop until truthy; fail with the last value seen after `timeout`.
-
-    `what` is a string, or a callable giving one at failure time (to show the state then).
-    """
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    what = what() if callable(what) else what
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
-
-
 async def connect(channel: FlowChannel, ovs: OvsHost, key: str = KEY) -> None:
     await channel.ensure(key, ovs.address, OF_PORT, ovs.cert_pem)
-    await eventually(lambda: channel.connected(key), timeout=15,
+    await wait_until(lambda: channel.connected(key), timeout=15,
                      what=lambda: f"{key} connected (error: {channel.error(key)})")
 
 
@@ -200,15 +185,15 @@ async def test_after_vswitchd_restarts_the_channel_reconnects_and_on_connect_rea
 
     channel.on_connect = reapply
     await connect(channel, host)
-    await eventually(lambda: sdnctl_flows(host) == {SHOWN[f] for f in desired}, timeout=10, what="flows applied")
+    await wait_until(lambda: sdnctl_flows(host) == {SHOWN[f] for f in desired}, timeout=10, what="flows applied")
 
     host.crash()
-    await eventually(lambda: not channel.connected(KEY), timeout=10, what="the channel noticing the crash")
+    await wait_until(lambda: not channel.connected(KEY), timeout=10, what="the channel noticing the crash")
     assert channel.error(KEY)
     host.recover()   # the Controller row and SSL settings are in OVSDB; vswitchd lost its flows
 
-    await eventually(lambda: len(connects) == 2, timeout=20, what=lambda: f"a second on_connect (error: {channel.error(KEY)})")
-    await eventually(lambda: sdnctl_flows(host) == {SHOWN[f] for f in desired}, timeout=10,
+    await wait_until(lambda: len(connects) == 2, timeout=20, what=lambda: f"a second on_connect (error: {channel.error(KEY)})")
+    await wait_until(lambda: sdnctl_flows(host) == {SHOWN[f] for f in desired}, timeout=10,
                      what="flows re-applied after the restart")
     assert [await task for task in resyncs] == [(3, 0), (3, 0)]
 
@@ -220,7 +205,7 @@ async def test_a_switch_presenting_another_certificate_is_refused(make_channel, 
     channel.on_connect = connects.append
     await channel.ensure(KEY, host.address, OF_PORT, impostor.cert_pem)
 
-    error = await eventually(lambda: channel.error(KEY), timeout=15, what="a pin error")
+    error = await wait_until(lambda: channel.error(KEY), timeout=15, what="a pin error")
     assert "switch certificate does not match the pinned host certificate" in error
     assert not channel.connected(KEY) and connects == []
     with pytest.raises(OpenFlowError, match="not connected"):
@@ -229,7 +214,7 @@ async def test_a_switch_presenting_another_certificate_is_refused(make_channel, 
 
     # Re-ensuring with the right pin reconnects at once.
     await channel.ensure(KEY, host.address, OF_PORT, host.cert_pem)
-    await eventually(lambda: channel.connected(KEY), timeout=15, what=lambda: f"connected (error: {channel.error(KEY)})")
+    await wait_until(lambda: channel.connected(KEY), timeout=15, what=lambda: f"connected (error: {channel.error(KEY)})")
     assert connects == [KEY]
 
 
@@ -239,7 +224,7 @@ async def test_a_client_certificate_from_an_untrusted_ca_is_refused_by_the_switc
     channel.on_connect = connects.append
     await channel.ensure(KEY, host.address, OF_PORT, host.cert_pem)
 
-    error = await eventually(lambda: channel.error(KEY), timeout=15, what="a refusal")
+    error = await wait_until(lambda: channel.error(KEY), timeout=15, what="a refusal")
     assert "switch rejected our client certificate" in error
     # It stays refused through several reconnect attempts and never counts as connected.
     deadline = time.monotonic() + 1.5
@@ -252,7 +237,7 @@ async def test_a_client_certificate_from_an_untrusted_ca_is_refused_by_the_switc
 async def test_a_closed_listener_reads_connection_refused_and_forget_stops_dialling(make_channel, host):
     channel = make_channel()
     await channel.ensure(KEY, host.address, OF_PORT + 1, host.cert_pem)
-    error = await eventually(lambda: channel.error(KEY), timeout=15, what="an error")
+    error = await wait_until(lambda: channel.error(KEY), timeout=15, what="an error")
     assert "connection refused" in error
 
     await channel.forget(KEY)
@@ -271,7 +256,7 @@ async def test_when_os_ken_dies_supervision_restarts_it_and_reconnects(make_chan
     # Stop sdnctl's os-ken app the way os-ken itself would: its event thread ends, events are lost.
     await asyncio.to_thread(app_manager.AppManager.get_instance().uninstantiate, APP_NAME)
 
-    await eventually(lambda: len(connects) == 2, timeout=15,
+    await wait_until(lambda: len(connects) == 2, timeout=15,
                      what=lambda: f"on_connect after the restart (error: {channel.error(KEY)})")
     assert channel.restarts == 1 and channel.connected(KEY)
     assert await channel.sync(KEY, frozenset({SSH_DROP, DNS_DROP})) == (1, 0)
@@ -292,10 +277,10 @@ async def test_a_switch_that_stops_answering_is_dropped_and_every_wait_is_bounde
         with pytest.raises(OpenFlowError, match="did not finish within 1.0s"):
             await channel.sync(KEY, frozenset({SSH_DROP}), timeout=1.0)
         assert time.monotonic() - started < 2.0
-        await eventually(lambda: not channel.connected(KEY), timeout=10, what="the silent switch dropped")
+        await wait_until(lambda: not channel.connected(KEY), timeout=10, what="the silent switch dropped")
         assert "stopped answering" in channel.error(KEY)
     finally:
         os.kill(vswitchd, signal.SIGCONT)
-    await eventually(lambda: len(connects) == 2, timeout=20,
+    await wait_until(lambda: len(connects) == 2, timeout=20,
                      what=lambda: f"a reconnect once the switch answers again (error: {channel.error(KEY)})")
     assert await channel.sync(KEY, frozenset({SSH_DROP})) == (1, 0)

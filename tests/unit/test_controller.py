@@ -59,6 +59,7 @@ class FakeSwitch:
     def __init__(self, uuid: str, name: str, address: str, port: int, on_change):
         self.host_uuid, self.host_name, self.target = uuid, name, f"{address}:{port}"
         self.connected, self.error_code, self.fail = True, None, False
+        self.try_again = 0      # transactions to answer with python-ovs's "try again" first
         self.ports: dict[str, ObservedPort] = {}
         self.controller_rows: dict[str, str] = {}
         self.rstp: set[str] = set()
@@ -94,6 +95,9 @@ class FakeSwitch:
     async def apply(self, plan: PortPlan) -> None:
         if self.fail:
             raise OvsdbError(f"{self.host_name}: transaction error: refused", code="error")
+        if self.try_again:
+            self.try_again -= 1
+            raise OvsdbError(f"{self.host_name}: transaction try again", code="try again")
         for port in plan.delete:
             self.ports.pop(port.name, None)
         for spec in plan.add + plan.modify:
@@ -140,7 +144,7 @@ class FakeChannel:
 class Daemon:
     """A Controller with fakes, running in this event loop."""
 
-    def __init__(self, tmp_path: Path, records: dict, *, failing: set[str] = frozenset(), vifs=None):
+    def __init__(self, tmp_path: Path, records: dict, *, failing: set[str] = frozenset(), vifs=None, try_again=0):
         (tmp_path / "pw").write_text("secret\n")
         pool = PoolConfig(name="pool-a", url="https://127.0.0.1", username="root", password_file=tmp_path / "pw")
         self.config = Config(path=tmp_path / "sdnctl.toml", cert_dir=tmp_path / "certs",
@@ -151,6 +155,7 @@ class Daemon:
         def make_switch(uuid, name, *args):
             switch = self.switches[uuid] = FakeSwitch(uuid, name, *args)
             switch.fail = uuid in failing
+            switch.try_again = try_again
             switch.vifs = list((vifs or {}).get(uuid, ()))
             return switch
 
@@ -233,3 +238,15 @@ async def test_an_unplugged_access_pif_on_a_live_host_is_plugged(tmp_path):
         pool = d.controller.watchers["pool-a"]
         plugs = await wait_until(lambda: [c for c in pool.calls if c[0] == "PIF.plug"], what="a PIF.plug call")
         assert plugs[0] == ("PIF.plug", b.records["tunnel"][tunnel]["access_PIF"])
+
+
+async def test_a_try_again_commit_replans_at_once_and_is_no_error(tmp_path):
+    errors = []
+    async with Daemon(tmp_path, mesh_records(hosts=(H1, H2)), try_again=2) as d:
+        def converged():
+            errors.extend(a.error for a in d.controller.hosts if a.error)
+            return ports_of(d, H1) == {H2} and ports_of(d, H2) == {H1}
+
+        # Counted as a failure, "try again" would show as the host's error for a backoff of 0.4 s or more.
+        await wait_until(converged, what="both hosts converged through two 'try again's")
+        assert errors == [] and {sw.stats["transactions"] for sw in d.switches.values()} == {1}
