@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import XenAPI
-
+from sdnctl.config import load_config
 from sdnctl.errors import SdnctlError
 from sdnctl.lab.lab import Lab
+from sdnctl.xapi.client import XapiClient
 
 STEP_TIMEOUT = 60.0
 GUESTS = {"p1h1": "192.0.2.11", "p1h2": "192.0.2.12", "p2h1": "192.0.2.21", "p2h2": "192.0.2.22"}
@@ -73,35 +73,32 @@ class Demo:
             self.daemon.send_signal(sig)
             self.daemon.wait(timeout=15)
 
-    def session(self, pool: str) -> XenAPI.Session:
-        entry = next(p for p in self.lab.status()["pools"] if p["name"] == pool)
-        session = XenAPI.Session(entry["url"], ignore_ssl=True)
-        session.login_with_password(entry["username"], entry["password"], "1.0", "sdnctl-demo")
-        return session
+    def xapi(self, pool: str) -> XapiClient:
+        """sdnctl's XAPI client for a lab pool (the caller closes it)."""
+        return XapiClient(next(p for p in load_config(self.config).pools if p.name == pool))
 
     def boot_guests(self, network_name: str) -> None:
         for host_name, ip in GUESTS.items():
             pool = f"pool{host_name[1]}"
-            session = self.session(pool)
-            api = session.xenapi
+            client = self.xapi(pool)
             try:
                 vm = self.lab.pools[pool].sim.create_vm(f"guest-{host_name}", f"{ip}/24")
-                network = api.network.get_by_name_label(network_name)[0]
-                api.VIF.create({"device": "0", "network": network, "VM": vm, "other_config": {}, "MTU": "1400",
-                                "MAC": "02:00:00:00:%02x:%02x" % (int(host_name[1]), int(host_name[3]))})
-                api.VM.start_on(vm, api.host.get_by_name_label(host_name)[0], False, False)
-                self.vms[host_name] = self.lab.host(host_name).vm_netns(api.VM.get_uuid(vm))
+                network = client.call("network.get_by_name_label", network_name)[0]
+                client.call("VIF.create", {"device": "0", "network": network, "VM": vm, "other_config": {},
+                                           "MTU": "1400",
+                                           "MAC": "02:00:00:00:%02x:%02x" % (int(host_name[1]), int(host_name[3]))})
+                client.call("VM.start_on", vm, client.call("host.get_by_name_label", host_name)[0], False, False)
+                self.vms[host_name] = self.lab.host(host_name).vm_netns(client.call("VM.get_uuid", vm))
             finally:
-                api.session.logout()
+                client.close()
 
     def vif_of(self, host_name: str) -> str:
-        session = self.session(f"pool{host_name[1]}")
+        client = self.xapi(f"pool{host_name[1]}")
         try:
-            api = session.xenapi
-            vm = api.VM.get_by_name_label(f"guest-{host_name}")[0]
-            return api.VIF.get_uuid(api.VM.get_VIFs(vm)[0])
+            vm = client.call("VM.get_by_name_label", f"guest-{host_name}")[0]
+            return client.call("VIF.get_uuid", client.call("VM.get_VIFs", vm)[0])
         finally:
-            session.xenapi.session.logout()
+            client.close()
 
     def all_ping(self) -> bool:
         return all(ping(self.vms[a], GUESTS[b]) for a, b in itertools.permutations(self.vms, 2))

@@ -6,9 +6,7 @@ so rules made in Xen Orchestra keep applying.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from sdnctl.errors import RuleError, XapiError
+from sdnctl.errors import XapiError
 from sdnctl.core.flows import RULES_KEY, XO_RULES_KEY, describe_rule, rules_json, rules_of
 from sdnctl.core.model import Rule
 from sdnctl.networks import Pools, Say
@@ -80,24 +78,3 @@ def listing(pools: Pools, *, vif: str | None, network: str | None) -> list[tuple
     """(pool, class, rule) for every rule of the target."""
     return [(pool, cls, rule) for pool, cls, ref in _targets(pools, vif, network)
             for rule in rules_of(pools.call(pool, f"{cls}.get_other_config", ref))]
-
-
-def collect(pools: Mapping[str, Mapping[str, Mapping[str, Mapping]]]) -> tuple[dict, dict, dict]:
-    """From every pool's records: VIF uuid -> rules, network uuid -> rules, and object uuid -> error.
-
-    A malformed rule set disables that object's rules only (its error shows in `status`).
-    """
-    vif_rules: dict[str, tuple[Rule, ...]] = {}
-    network_rules: dict[str, tuple[Rule, ...]] = {}
-    errors: dict[str, str] = {}
-    for pool, records in pools.items():
-        for cls, target in (("vif", vif_rules), ("network", network_rules)):
-            for record in records.get(cls, {}).values():
-                try:
-                    found = rules_of(record.get("other_config", {}))
-                except RuleError as exc:
-                    errors[record["uuid"]] = f"pool {pool}, {cls.upper() if cls == 'vif' else cls} {record['uuid']}: {exc}"
-                    continue
-                if found:
-                    target[record["uuid"]] = found
-    return vif_rules, network_rules, errors

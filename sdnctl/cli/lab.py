@@ -192,12 +192,14 @@ def _lab_proxy(pool: dict):
     return xmlrpc.client.ServerProxy(pool["url"], context=context)
 
 
-def _xapi_session(pool: dict):
-    import XenAPI
+def _xapi_client(args, pool: dict):
+    """sdnctl's XAPI client for a lab pool, configured as the lab's daemon config says."""
+    from sdnctl.config import load_config
+    from sdnctl.lab.lab import read_state
+    from sdnctl.xapi.client import XapiClient
 
-    session = XenAPI.Session(pool["url"], ignore_ssl=True)  # the lab's own self-signed hosts
-    session.login_with_password(pool["username"], pool["password"], "1.0", "sdnctl-lab")
-    return session
+    config = load_config(read_state(Path(args.root), args.octet)["config"])
+    return XapiClient(next(p for p in config.pools if p.name == pool["name"]))
 
 
 def cmd_host(args) -> int:
@@ -222,18 +224,19 @@ def cmd_vm(args) -> int:
     created = _lab_proxy(pool).lab.vm_create(args.name, args.ip or "")
     if created.get("Status") != "Success":
         raise LabError(f"lab vm: {created.get('ErrorDescription')}")
-    session = _xapi_session(pool)
+    client = _xapi_client(args, pool)
     try:
-        api = session.xenapi
-        networks = api.network.get_by_name_label(args.network)
+        call = client.call
+        networks = call("network.get_by_name_label", args.network)
         if not networks:
             raise LabError(f"no network {args.network!r} in {pool['name']}")
-        vif = api.VIF.create({"device": "0", "network": networks[0], "VM": created["Value"], "MAC": args.mac or "",
-                              "other_config": {}, "MTU": api.network.get_MTU(networks[0])})
-        api.VM.start_on(created["Value"], api.host.get_by_name_label(args.host)[0], False, False)
-        print(f"VM {args.name} ({api.VM.get_uuid(created['Value'])}) running on {args.host}, "
-              f"VIF {api.VIF.get_uuid(vif)} MAC {api.VIF.get_MAC(vif)}"
-              + (f", namespace sdnlab{args.octet}-vm-{api.VM.get_uuid(created['Value'])[:8]}" if args.ip else ""))
+        vif = call("VIF.create", {"device": "0", "network": networks[0], "VM": created["Value"], "MAC": args.mac or "",
+                                  "other_config": {}, "MTU": call("network.get_MTU", networks[0])})
+        call("VM.start_on", created["Value"], call("host.get_by_name_label", args.host)[0], False, False)
+        vm_uuid = call("VM.get_uuid", created["Value"])
+        print(f"VM {args.name} ({vm_uuid}) running on {args.host}, "
+              f"VIF {call('VIF.get_uuid', vif)} MAC {call('VIF.get_MAC', vif)}"
+              + (f", namespace sdnlab{args.octet}-vm-{vm_uuid[:8]}" if args.ip else ""))
     finally:
-        session.xenapi.session.logout()
+        client.close()
     return 0
