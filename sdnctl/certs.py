@@ -11,12 +11,14 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sdnctl.errors import CertError
 
 CA_VALIDITY = datetime.timedelta(days=3650)
+HOST_VALIDITY = datetime.timedelta(days=3650)   # Selfcert.host: expire_days = 3650
+HOST_KEY_BITS = 2048                            # Selfcert.host: length = 2048
 LEAF_VALIDITY = datetime.timedelta(days=825)
 
 
@@ -32,7 +34,7 @@ def _new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP384R1())
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
@@ -103,17 +105,16 @@ def issue_leaf(ca: KeyPair, common_name: str, now: datetime.datetime, *, client:
 
 
 def make_self_signed_server(common_name: str, names: list[str], now: datetime.datetime) -> KeyPair:
-    """A self-signed server certificate, the way XAPI makes `xapi-ssl.pem` for each host."""
-    key = _new_key()
+    """A host's `xapi-ssl.pem` as XAPI makes it: RSA 2048, self-signed, CN and subjectAltName only, SHA-256.
+
+    Modelled on xen-api's `Selfcert.host` (gencert): `openssl genrsa 2048`, 3650 days, the SAN
+    the only extension.
+    """
+    key = rsa.generate_private_key(public_exponent=65537, key_size=HOST_KEY_BITS)
     cert = (
-        _builder(_name(common_name), _name(common_name), key.public_key(), LEAF_VALIDITY, now)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
+        _builder(_name(common_name), _name(common_name), key.public_key(), HOST_VALIDITY, now)
         .add_extension(_san(names), critical=False)
-        .sign(key, hashes.SHA384())
+        .sign(key, hashes.SHA256())
     )
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key))
 
