@@ -4,6 +4,10 @@ In data-plane mode ovs-vswitchd runs in the host's network namespace on the `net
 with `eth1` a veth on the lab's shared underlay segment; ovsdb-server stays in the root
 namespace on the host's loopback address, so the controller reaches every host the same way.
 Without data plane, the `dummy` datapath stands in for the kernel's.
+
+Hosts are XCP-ng 8.3 by default, or 8.2: an RSA 2048 self-signed certificate as XAPI makes
+`xapi-ssl.pem`, and that version's TLS options on both daemons. An OVSDB-only host runs
+ovsdb-server alone, on an older schema (Debian 12's ovs-vswitchd cannot run against 7.12.1).
 """
 
 from __future__ import annotations
@@ -21,6 +25,19 @@ from sdnctl.lab.forward import NamespaceForwarder
 from sdnctl.lab.netns import run
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+SCHEMAS = Path(__file__).parent / "schemas"
+SCHEMA_2_5_3 = SCHEMAS / "vswitch-2.5.3.ovsschema"     # XCP-ng 8.2's OVS: schema 7.12.1
+SCHEMA_2_17_7 = SCHEMAS / "vswitch-2.17.7.ovsschema"   # XCP-ng 8.3's OVS: schema 8.3.0
+# The TLS options each XCP-ng version's ovs-ctl starts the daemons with.
+XCPNG_TLS = {
+    # openvswitch package, ovs-ctl-set-default-ssl-ciphers-and-protocols.patch: static RSA only, TLS 1.2.
+    # "AES256-GCM-SHA38" is the patch's spelling: OpenSSL drops it, as it does on the host.
+    "8.3": ("--ssl-ciphers=AES256-GCM-SHA38:AES256-SHA256:AES256-SHA:AES128-GCM-SHA256:AES128-SHA256:AES128-SHA",
+            "--ssl-protocols=TLSv1.2"),
+    # OpenSSL's MinProtocol = TLSv1.2, CipherString = DEFAULT@SECLEVEL=2. No --ssl-protocols: this OVS's
+    # list stops at TLSv1.2 and any value turns TLS 1.3 off; SECLEVEL=2 already refuses TLS 1.0 and 1.1.
+    "8.2": ("--ssl-ciphers=DEFAULT@SECLEVEL=2",),
+}
 OVSDB_PORT = 6640
 OPENFLOW_PORTS = range(6653, 6661)  # sdnctl gives each controlled bridge of a host one of these
 UNDERLAY_PREFIX_LEN = 16
@@ -38,7 +55,15 @@ class OvsHost:
     """One host's Open vSwitch: the processes, the host certificate, bridges and VIF ports."""
 
     def __init__(self, name: str, address: str, workdir: Path, *, tag: str, dataplane: bool,
-                 pif_ips: dict[str, str | None]):
+                 pif_ips: dict[str, str | None], xcpng: str = "8.3", schema: Path | None = None,
+                 ovsdb_only: bool = False):
+        if xcpng not in XCPNG_TLS:
+            raise LabError(f"{name}: no XCP-ng {xcpng} to model; choose one of {', '.join(sorted(XCPNG_TLS))}")
+        if schema is not None and not ovsdb_only:
+            raise LabError(f"{name}: schema {schema} needs ovsdb_only=True: Debian's ovs-vswitchd runs only "
+                           f"against its own {SCHEMA}")
+        if ovsdb_only and dataplane:
+            raise LabError(f"{name}: an OVSDB-only host has no ovs-vswitchd, so no data plane")
         self.name = name
         self.address = address
         self.dir = workdir
@@ -46,6 +71,9 @@ class OvsHost:
         self.dataplane = dataplane
         self.pif_ips = dict(pif_ips)
         self.netns = f"{tag}-{name}" if dataplane else None
+        self.xcpng = xcpng
+        self.schema = schema or SCHEMA
+        self.daemons = ("ovsdb-server",) if ovsdb_only else DAEMONS
         self.cert_path = self.dir / "host.crt"
         self.key_path = self.dir / "host.key"
         self.db_sock = self.dir / "db.sock"
@@ -82,7 +110,7 @@ class OvsHost:
             certs.write_public(self.cert_path, pair.cert_pem)
         db = self.dir / "conf.db"
         if not db.exists():
-            run(["ovsdb-tool", "create", str(db), str(SCHEMA)])
+            run(["ovsdb-tool", "create", str(db), str(self.schema)])
         if self.dataplane:
             self._create_nics()
         self._start_ovsdb(db)
@@ -107,11 +135,15 @@ class OvsHost:
              f"--log-file={self.dir}/ovsdb-server.log", f"--unixctl={self.dir}/ovsdb-server.ctl",
              f"--remote=punix:{self.db_sock}", "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
              "--private-key=db:Open_vSwitch,SSL,private_key", "--certificate=db:Open_vSwitch,SSL,certificate",
-             "--ca-cert=db:Open_vSwitch,SSL,ca_cert", str(db)])
+             "--ca-cert=db:Open_vSwitch,SSL,ca_cert", *XCPNG_TLS[self.xcpng], str(db)])
 
     def _start_vswitchd(self) -> None:
+        if "ovs-vswitchd" not in self.daemons:
+            return
+        # Its pssl: OpenFlow listeners get the same TLS options as ovsdb-server (ovs-ctl starts both).
         cmd = ["ovs-vswitchd", "--detach", "--no-chdir", f"--pidfile={self.dir}/ovs-vswitchd.pid",
-               f"--log-file={self.dir}/ovs-vswitchd.log", f"--unixctl={self.dir}/ovs-vswitchd.ctl"]
+               f"--log-file={self.dir}/ovs-vswitchd.log", f"--unixctl={self.dir}/ovs-vswitchd.ctl",
+               *XCPNG_TLS[self.xcpng]]
         if not self.dataplane:
             cmd.append("--enable-dummy=override")
         cmd.append(self.ovsdb_unix)
@@ -128,7 +160,7 @@ class OvsHost:
 
     @property
     def running(self) -> bool:
-        return all(self.pid(daemon) for daemon in DAEMONS)
+        return all(self.pid(daemon) for daemon in self.daemons)
 
     def crash(self) -> None:
         """Kill both daemons at once, as a host losing power would."""

@@ -1,5 +1,9 @@
 """One host's OVSDB: a python-ovs IDL over pinned mutual TLS, driven on the asyncio loop (no thread).
 
+The IDL monitors only the columns the host's schema has: a missing optional column
+(`core.features.OPTIONAL_COLUMNS`) costs its feature, noted in `status_error()`; a missing
+required one keeps the host unconnected with an error saying which.
+
 `Idl.wait()` and `Transaction.wait()` only call a poller's `fd_wait` / `timer_wait` /
 `immediate_wake`, so a recording poller maps them onto `loop.add_reader` / `add_writer` /
 `call_later`; the driver runs `idl.run()` whenever one fires.
@@ -23,6 +27,7 @@ import ovs.timeval
 
 from sdnctl import retry
 from sdnctl.errors import OvsdbError
+from sdnctl.core.features import OPTIONAL_COLUMNS, RSTP, supported_plan
 from sdnctl.core.model import OWNER_CONTROLLER, OWNER_NETWORK, OWNER_REMOTE, ObservedPort, PortPlan, TunnelSpec, VifPort
 from sdnctl.ovsdb import tls
 
@@ -30,7 +35,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA_TIMEOUT_MS = 5000
 TRANSACTION_TIMEOUT = 15.0
-TABLES = {
+SCHEMA_UNSUPPORTED = "SCHEMA_UNSUPPORTED"   # OvsdbError.code: the host's schema lacks a required column
+TABLES = {  # every column sdnctl reads or writes
     "Open_vSwitch": ["bridges"],
     "Bridge": ["name", "ports", "external_ids", "controller", "fail_mode", "protocols", "rstp_enable"],
     "Port": ["name", "interfaces", "external_ids"],
@@ -90,8 +96,8 @@ class _Wakeup:
                 loop.remove_writer(fd)
 
 
-def _fetch_schema(remote: str) -> ovs.db.idl.SchemaHelper:
-    """Ask the server for its Open_vSwitch schema (blocking, bounded in time; run in a thread)."""
+def _fetch_schema(remote: str) -> dict:
+    """Ask the server for its Open_vSwitch schema, as JSON (blocking, bounded in time; run in a thread)."""
     target = remote.split(":", 1)[1]
     deadline = ovs.timeval.msec() + SCHEMA_TIMEOUT_MS
     error, stream = ovs.stream.Stream.open_block(ovs.stream.Stream.open(remote), SCHEMA_TIMEOUT_MS)
@@ -121,11 +127,28 @@ def _fetch_schema(remote: str) -> ovs.db.idl.SchemaHelper:
         if error or reply.error:
             detail = tls.last_error(target) or (os.strerror(error) if error else reply.error)
             raise OvsdbError(f"get_schema from {remote} failed: {detail}", code=tls.last_error_code(target))
-        helper = ovs.db.idl.SchemaHelper(schema_json=reply.result)
+        return reply.result
     finally:
         rpc.close()
+
+
+def missing_columns(schema: dict) -> frozenset[str]:
+    """The columns of TABLES ("Table.column") that `schema` does not have."""
+    tables = schema.get("tables", {})
+    return frozenset(f"{table}.{column}" for table, columns in TABLES.items() for column in columns
+                     if column not in tables.get(table, {}).get("columns", {}))
+
+
+def schema_helper(schema: dict, host_name: str) -> ovs.db.idl.SchemaHelper:
+    """A helper registering every column of TABLES the schema has; OvsdbError if a required one is missing."""
+    missing = missing_columns(schema)
+    required = sorted(missing - set(OPTIONAL_COLUMNS))
+    if required:
+        raise OvsdbError(f"{host_name}: OVSDB schema {schema.get('version', '?')} has no {', '.join(required)}, "
+                         "which sdnctl needs: upgrade Open vSwitch on this host", code=SCHEMA_UNSUPPORTED)
+    helper = ovs.db.idl.SchemaHelper(schema_json=schema)
     for table, columns in TABLES.items():
-        helper.register_columns(table, columns)
+        helper.register_columns(table, [c for c in columns if f"{table}.{c}" not in missing])
     return helper
 
 
@@ -144,6 +167,9 @@ class HostSwitch:
         self._seqno = -1
         self.error: str | None = None
         self._error_code: str | None = None
+        self.schema_version: str | None = None
+        self.missing_columns: frozenset[str] = frozenset()   # optional columns the host's schema lacks
+        self.degraded: tuple[str, ...] = ()                 # what the last plan had to leave out, in words
         self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0, "connects": 0,
                       "controllers_set": 0, "flows_added": 0, "flows_deleted": 0}
 
@@ -157,8 +183,8 @@ class HostSwitch:
         return bool(self.idl and self.idl.tables["Open_vSwitch"].rows)
 
     def status_error(self) -> str | None:
-        """Why the switch is not (yet) usable, in words."""
-        return self.error or tls.last_error(self.target)
+        """Why the switch is not (yet) usable, or what its schema made sdnctl leave out, in words."""
+        return self.error or tls.last_error(self.target) or "; ".join(self.degraded) or None
 
     @property
     def error_code(self) -> str | None:
@@ -172,7 +198,8 @@ class HostSwitch:
         backoff = retry.Backoff()
         while self.idl is None:
             try:
-                helper = await asyncio.to_thread(_fetch_schema, self.remote)
+                schema = await asyncio.to_thread(_fetch_schema, self.remote)
+                helper = schema_helper(schema, self.host_name)
             except OvsdbError as exc:
                 self.error, self._error_code = str(exc), exc.code
                 delay = backoff.next()
@@ -180,6 +207,10 @@ class HostSwitch:
                 await asyncio.sleep(delay)
                 continue
             self.error = self._error_code = None
+            self.schema_version, self.missing_columns = schema.get("version"), missing_columns(schema)
+            if self.missing_columns:
+                log.warning("%s: OVSDB schema %s lacks %s", self.host_name, self.schema_version,
+                            ", ".join(sorted(self.missing_columns)))
             self.idl = ovs.db.idl.Idl(self.remote, helper, leader_only=False)
             # python-ovs backs off between reconnects itself, doubling from min to max: the schedule's ends.
             self.idl._session.reconnect.set_backoff(round(retry.delay(0) * 1000),
@@ -239,7 +270,9 @@ class HostSwitch:
                 for row in bridge.controller if row.external_ids.get(OWNER_CONTROLLER) == "true"}
 
     def rstp_bridges(self) -> set[str]:
-        """Bridges with RSTP enabled."""
+        """Bridges with RSTP enabled (none where the schema has no RSTP)."""
+        if RSTP in self.missing_columns:
+            return set()
         return {row.name for row in self.idl.tables["Bridge"].rows.values() if row.rstp_enable}
 
     def _port_bridges(self) -> dict:
@@ -265,10 +298,16 @@ class HostSwitch:
 
     # --- changing -----------------------------------------------------------------------
     async def apply(self, plan: PortPlan) -> None:
-        """Apply a plan as ONE transaction; raise OvsdbError if it does not commit."""
+        """Apply as ONE transaction what of `plan` the host's schema can hold (the rest goes to
+        `degraded`); raise OvsdbError if it does not commit."""
         if not self.connected:
             raise OvsdbError(f"{self.host_name}: not connected to OVSDB ({self.status_error() or 'connecting'})",
                              code="NOT_CONNECTED")
+        plan, degraded = supported_plan(plan, self.schema_version or "?", self.missing_columns)
+        if degraded != self.degraded:
+            for note in degraded:
+                log.warning("%s: %s", self.host_name, note)
+            self.degraded = degraded
         txn = ovs.db.idl.Transaction(self.idl)
         bridges = {row.name: row for row in self.idl.tables["Bridge"].rows.values()}
         ports = {row.name: row for row in self.idl.tables["Port"].rows.values()}

@@ -1,0 +1,27 @@
+"""What a host's OVSDB schema lets sdnctl do: the optional columns, and a plan cut to what the host can hold.
+
+XCP-ng 8.2 (OVS 2.5.3, schema 7.12.1) and 8.3 (OVS 2.17.7, schema 8.3.0) both have every column
+sdnctl uses; an older switch may lack the optional ones, and then only their feature is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from sdnctl.core.model import PortPlan
+
+RSTP = "Bridge.rstp_enable"
+# Column -> what a host without it goes without. Every other column sdnctl uses is required.
+OPTIONAL_COLUMNS: Mapping[str, str] = {
+    RSTP: "mesh networks on this host run without RSTP",
+}
+
+
+def supported_plan(plan: PortPlan, schema_version: str, missing: frozenset[str]) -> tuple[PortPlan, tuple[str, ...]]:
+    """(the part of `plan` the host's schema can hold, one note per feature left out)."""
+    notes: list[str] = []
+    if RSTP in missing and plan.enable_rstp:
+        plan = dataclasses.replace(plan, enable_rstp=())
+        notes.append(f"schema {schema_version} has no {RSTP}: {OPTIONAL_COLUMNS[RSTP]}")
+    return plan, tuple(notes)

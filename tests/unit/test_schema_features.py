@@ -1,0 +1,62 @@
+"""Which of sdnctl's columns each XCP-ng schema has, and a plan cut to what a host's schema can hold."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sdnctl.core.features import RSTP, supported_plan
+from sdnctl.core.model import PortPlan
+from sdnctl.errors import OvsdbError
+from sdnctl.lab.ovshost import SCHEMA, SCHEMA_2_17_7, SCHEMA_2_5_3
+from sdnctl.ovsdb.switch import SCHEMA_UNSUPPORTED, TABLES, missing_columns, schema_helper
+
+
+def schema(path) -> dict:
+    return json.loads(path.read_text())
+
+
+def without(document: dict, table: str, column: str) -> dict:
+    trimmed = json.loads(json.dumps(document))
+    del trimmed["tables"][table]["columns"][column]
+    return trimmed
+
+
+@pytest.mark.parametrize(("path", "version"), [(SCHEMA_2_5_3, "7.12.1"), (SCHEMA_2_17_7, "8.3.0"), (SCHEMA, None)],
+                         ids=["xcpng-8.2", "xcpng-8.3", "debian"])
+def test_every_xcpng_schema_has_every_column_sdnctl_uses(path, version):
+    document = schema(path)
+    assert version is None or document["version"] == version
+    assert missing_columns(document) == frozenset()
+    helper = schema_helper(document, "h1")
+    assert helper.get_idl_schema().tables["Bridge"].columns.keys() >= set(TABLES["Bridge"])
+
+
+def test_xcpng_82_has_no_protected_ports_which_sdnctl_does_not_use():
+    assert "protected" not in schema(SCHEMA_2_5_3)["tables"]["Port"]["columns"]
+    assert "protected" in schema(SCHEMA_2_17_7)["tables"]["Port"]["columns"]
+    assert "protected" not in TABLES["Port"]
+
+
+def test_an_optional_column_missing_is_left_out_of_the_monitor():
+    document = without(schema(SCHEMA_2_5_3), "Bridge", "rstp_enable")
+    assert missing_columns(document) == {RSTP}
+    monitored = schema_helper(document, "h1").get_idl_schema().tables["Bridge"].columns
+    assert "rstp_enable" not in monitored and "fail_mode" in monitored
+
+
+def test_a_required_column_missing_fails_closed_naming_it():
+    with pytest.raises(OvsdbError, match="schema 7.12.1 has no Interface.ofport, which sdnctl needs") as caught:
+        schema_helper(without(schema(SCHEMA_2_5_3), "Interface", "ofport"), "h1")
+    assert caught.value.code == SCHEMA_UNSUPPORTED
+
+
+@pytest.mark.parametrize(("plan", "missing", "kept", "notes"), [
+    (PortPlan(enable_rstp=("xapi1",), remove_controllers=("xapi2",)), {RSTP}, PortPlan(remove_controllers=("xapi2",)),
+     ("schema 7.9.0 has no Bridge.rstp_enable: mesh networks on this host run without RSTP",)),
+    (PortPlan(enable_rstp=("xapi1",)), set(), PortPlan(enable_rstp=("xapi1",)), ()),
+    (PortPlan(remove_controllers=("xapi2",)), {RSTP}, PortPlan(remove_controllers=("xapi2",)), ()),
+], ids=["rstp-left-out", "rstp-supported", "no-rstp-asked"])
+def test_supported_plan(plan, missing, kept, notes):
+    assert supported_plan(plan, "7.9.0", frozenset(missing)) == (kept, notes)
