@@ -3,6 +3,9 @@
 Every XAPI event or OVSDB change only marks work dirty. The World is rebuilt from every pool's
 records, and each host's agent applies the difference as one transaction. A periodic full
 resync (with jitter) backs this up, so missed events and restarts converge the same way.
+The refresh awaits no pool: trust checks, certificate reads and write-backs run in the
+background per pool, and an event that leaves the World as it was (host_metrics churn) wakes
+no agent.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import datetime
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sdnctl import certs
 from sdnctl.config import Config
@@ -57,7 +60,7 @@ class Controller:
         self.events = EventPublisher(config.mqtt) if config.mqtt is not None else None
         self.channel = make_channel(str(self.certs.client_cert), str(self.certs.client_key))
         self.executor = ActionExecutor(self._call, self.tasks)
-        self.trust = PoolTrustManager(config, lambda: self.certs.ca_cert.read_text(), self._wake)
+        self.trust = PoolTrustManager(config, lambda: self.certs.ca_cert.read_text(), self._wake, self.tasks)
         links = Links(world=lambda: self.world, executor=self.executor, channel=self.channel, on_commit=self._committed,
                       openflow_port=config.openflow_port)
         self.hosts = HostAgents(links, self.tasks, self._server_certificate, ovsdb_port=config.ovsdb_port,
@@ -65,6 +68,7 @@ class Controller:
         self.publisher = StatusPublisher(config.state_dir / "status.json", self.status, metrics=None,
                                          events=self.events)
         self._recompute = asyncio.Event()
+        self._wake_all = True     # the next refresh wakes every agent even if the World is unchanged
         self._pool_hosts: dict[str, frozenset[str]] = {}
 
     # --- life cycle ---------------------------------------------------------------------
@@ -94,7 +98,7 @@ class Controller:
             while True:
                 await self._recompute.wait()
                 self._recompute.clear()
-                await self.refresh()
+                await self.refresh(wake_all=self._wake_all)
         finally:
             await self.tasks.cancel_all()
             for watcher in self.watchers.values():
@@ -108,13 +112,16 @@ class Controller:
         while True:
             await asyncio.sleep(self.config.resync_interval * random.uniform(0.9, 1.1))
             log.debug("periodic full resync")
-            self._wake()
+            self._wake(every_agent=True)
 
     # --- the refresh --------------------------------------------------------------------
-    async def refresh(self) -> None:
-        """Rebuild the World from every pool's records, carry out the XAPI writes owed, wake every agent."""
-        await self.trust.ensure_all(self.watchers)
-        self.world = build_world(self.watchers.values(), self.psks, self.config.topology, create_keys=True)
+    async def refresh(self, *, wake_all: bool = True) -> None:
+        """Rebuild the World from every pool's records, hand the XAPI writes owed to the background, and
+        wake the agents if the World changed (every agent with `wake_all`). Awaits no XAPI call."""
+        self._wake_all = False
+        self.trust.ensure_all(self.watchers)
+        world = build_world(self.watchers.values(), self.psks, self.config.topology, create_keys=True)
+        changed, self.world = world != self.world, world
         self._sync_certificates()
         await self.hosts.ensure(self.world.inventory, [p for p in self.watchers if self.trust.usable(p)])
         for record in center_records(self.world):
@@ -125,7 +132,8 @@ class Controller:
                             old=name(record.previous), new=name(record.center))
         for plug in pif_plugs(self.world):
             self.executor.submit(plug)
-        self.hosts.wake()
+        if changed or wake_all:
+            self.hosts.wake()
         self.publisher.due = True
 
     def _sync_certificates(self) -> None:
@@ -138,7 +146,9 @@ class Controller:
         self._pool_hosts |= current
 
     # --- callbacks ----------------------------------------------------------------------
-    def _wake(self) -> None:
+    def _wake(self, *, every_agent: bool = False) -> None:
+        """Refresh soon; with `every_agent` (a full resync) every agent re-plans, whatever changed."""
+        self._wake_all |= every_agent
         self._recompute.set()
 
     def _pool_changed(self, pool: str) -> None:
@@ -170,8 +180,8 @@ class Controller:
     async def _call(self, pool: str, method: str, *args):
         return await self.watchers[pool].call(method, *args)
 
-    async def _server_certificate(self, host: Host) -> str:
-        return await self._call(host.pool, "host.get_server_certificate", host.ref)
+    def _server_certificate(self, host: Host) -> Awaitable[str]:
+        return self._call(host.pool, "host.get_server_certificate", host.ref)
 
     # --- status -------------------------------------------------------------------------
     def status(self) -> dict:

@@ -1,4 +1,8 @@
-"""HostAgents: one agent per host of every trusted pool, each pinned to the certificate XAPI reports for it."""
+"""HostAgents: one agent per host of every trusted pool, each pinned to the certificate XAPI reports for it.
+
+Reading a certificate is a XAPI call: it runs in a background task per host (one at a time each),
+so `ensure` never waits on a pool.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ class HostAgents:
         self._make_switch = make_switch
         self.agents: dict[str, HostAgent] = {}
         self.errors: dict[str, str] = {}   # host uuid -> why it has no agent
+        self._fetching: dict[str, asyncio.Task] = {}   # host uuid -> its certificate being read from XAPI
 
     def __iter__(self):
         return iter(self.agents.values())
@@ -61,23 +66,30 @@ class HostAgents:
         wanted = {uuid: host for uuid, host in inventory.hosts.items() if host.pool in pools}
         for uuid in set(self.agents) - set(wanted):
             await self.agents.pop(uuid).stop()
+        for uuid in set(self._fetching) - set(wanted):
+            self._fetching.pop(uuid).cancel()
         for uuid, host in sorted(wanted.items()):
             agent = self.agents.get(uuid)
-            if agent is not None and await self._stale(agent, host):
-                await self.agents.pop(uuid).stop()
+            if agent is not None and (agent.dead or agent.switch.target != f"{host.address}:{self._port}"):
+                await self.agents.pop(uuid).stop()     # the agent died, or the host moved
                 agent = None
-            if agent is None:
-                await self._start(host)
+            if uuid not in self._fetching and (agent is None or agent.switch.error_code == "PIN_MISMATCH"):
+                # New, or it presents another certificate (xe host-refresh-server-certificate?): ask XAPI.
+                self._fetching[uuid] = self._tasks.spawn(self._fetch(host), name=f"certificate:{host.name}")
 
-    async def _stale(self, agent: HostAgent, host: Host) -> bool:
-        """The agent died, the host moved, or it now presents a new certificate that XAPI confirms."""
-        if agent.dead or agent.switch.target != f"{host.address}:{self._port}":
-            return True
-        if agent.switch.error_code == "PIN_MISMATCH":
-            # The host may have a new certificate (xe host-refresh-server-certificate): ask XAPI again.
+    async def _fetch(self, host: Host) -> None:
+        """Read the host's certificate from XAPI; start its agent, or replace one pinned to another certificate."""
+        try:
             pem = await self._certificate(host)
-            return pem is not None and pem != agent.pinned_cert
-        return False
+        finally:
+            if self._fetching.get(host.uuid) is asyncio.current_task():
+                del self._fetching[host.uuid]
+        agent = self.agents.get(host.uuid)
+        if pem is None or agent is not None and pem == agent.pinned_cert:
+            return
+        if agent is not None:
+            await self.agents.pop(host.uuid).stop()
+        self._start(host, pem)
 
     async def _certificate(self, host: Host) -> str | None:
         """The host's certificate as XAPI reports it: the only one its OVSDB may present."""
@@ -88,10 +100,7 @@ class HostAgents:
             log.warning("host %s: %s", host.name, self.errors[host.uuid])
             return None
 
-    async def _start(self, host: Host) -> None:
-        pem = await self._certificate(host)
-        if pem is None:
-            return
+    def _start(self, host: Host, pem: str) -> None:
         self.errors.pop(host.uuid, None)
         switch = connect_switch(host, pem, self._port, self._on_change, self._make_switch)
         agent = HostAgent(host, pem, switch, self._links)
@@ -99,6 +108,8 @@ class HostAgents:
         agent.start(self._tasks)
 
     async def stop_all(self) -> None:
+        for task in self._fetching.values():
+            task.cancel()
         for uuid in list(self.agents):
             await self.agents.pop(uuid).stop()
 

@@ -1,4 +1,8 @@
-"""Pool trust: each pool trusts sdnctl's CA and has introduced the SDN controller, checked once per resync."""
+"""Pool trust: each pool trusts sdnctl's CA and has introduced the SDN controller, checked once per resync.
+
+The checks are XAPI calls, so each runs as a background task of its own pool: a pool whose
+master is silent holds up neither the refresh nor any other pool.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,26 @@ from collections.abc import Callable
 
 from sdnctl import certs
 from sdnctl.config import Config
+from sdnctl.daemon.tasks import Tasks
 from sdnctl.errors import XapiError
 from sdnctl.xapi.trust import PoolTrust, ensure_controller_introduced, ensure_trust
 from sdnctl.xapi.watcher import PoolWatcher
 
 log = logging.getLogger(__name__)
 
-TRUST_RETRY = 5.0   # how soon a pool that distrusts sdnctl's CA is checked again
+TRUST_RETRY = 5.0   # how soon a pool that distrusts sdnctl's CA (or could not be asked) is checked again
 
 
 class PoolTrustManager:
     """Where each pool stands with sdnctl's CA; a pool whose hosts would refuse sdnctl is left alone."""
 
-    def __init__(self, config: Config, ca_cert: Callable[[], str], recheck: Callable[[], None]):
+    def __init__(self, config: Config, ca_cert: Callable[[], str], recheck: Callable[[], None], tasks: Tasks):
+        """`recheck` is called when a check has settled (the refresh then starts or skips that pool's hosts)."""
         self._config = config
         self._ca_cert = ca_cert
         self._recheck = recheck
+        self._tasks = tasks
+        self._in_flight: set[str] = set()
         self.trust: dict[str, PoolTrust] = {}
         self.errors: dict[str, str] = {}
         self._checked: dict[str, int] = {}   # pool -> the watcher resync its trust was last confirmed in
@@ -35,13 +43,21 @@ class PoolTrustManager:
     def trusted_pools(self) -> set[str]:
         return set(self._checked)
 
-    async def ensure_all(self, watchers: dict[str, PoolWatcher]) -> None:
-        """Check every pool that has resynced since its trust was last confirmed."""
+    def ensure_all(self, watchers: dict[str, PoolWatcher]) -> None:
+        """Start a check of every pool that has resynced since its trust was last confirmed (one at a time each)."""
         for name, watcher in watchers.items():
-            if watcher.synced and self._checked.get(name) != watcher.resyncs:
-                await self._ensure(watcher)
+            if watcher.synced and self._checked.get(name) != watcher.resyncs and name not in self._in_flight:
+                self._in_flight.add(name)
+                self._tasks.spawn(self._ensure(watcher), name=f"trust:{name}")
 
     async def _ensure(self, watcher: PoolWatcher) -> None:
+        try:
+            await self._check(watcher)
+        finally:
+            self._in_flight.discard(watcher.name)
+
+    async def _check(self, watcher: PoolWatcher) -> None:
+        """Ask the pool; a usable answer refreshes at once, anything else is asked again after a while."""
         try:
             trust = await ensure_trust(watcher.call, watcher.name, self._ca_cert(),
                                        override=self._config.override_certs, config_path=str(self._config.path))
@@ -50,6 +66,7 @@ class PoolTrustManager:
         except XapiError as exc:
             self.errors[watcher.name] = str(exc)
             log.error("%s", exc)
+            asyncio.get_running_loop().call_later(exc.retry_in or TRUST_RETRY, self._recheck)
             return
         previous = self.trust.get(watcher.name)
         self.trust[watcher.name] = trust
@@ -61,6 +78,7 @@ class PoolTrustManager:
         if trust.usable:
             self._checked[watcher.name] = watcher.resyncs
             self.errors.pop(watcher.name, None)
+            self._recheck()
         else:
             self.errors[watcher.name] = trust.message or trust.state
             asyncio.get_running_loop().call_later(TRUST_RETRY, self._recheck)

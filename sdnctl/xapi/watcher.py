@@ -1,49 +1,27 @@
 """One pool seen through XAPI: an `event.from` mirror of its records, and a session for calls.
 
 Each XenAPI session is synchronous and not thread-safe, so the event long-poll and the calls
-have a session each, used from worker threads via `asyncio.to_thread`.
+have a session each, used from daemon threads. The long-poll is short (EVENT_TIMEOUT) because
+its return is also the heartbeat: a master that goes silent is noticed within EVENT_READ_TIMEOUT.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
 
 from sdnctl.config import PoolConfig
 from sdnctl.errors import XapiError
 from sdnctl.retry import Backoff
-from sdnctl.xapi.client import XapiClient
+from sdnctl.xapi.client import XapiClient, in_daemon_thread
 
 log = logging.getLogger(__name__)
 
 CLASSES = ["host", "host_metrics", "pif", "network", "tunnel", "vif", "vm", "pool"]
-EVENT_TIMEOUT = 30.0
-CALL_TIMEOUT = 60.0
-
-
-async def _in_daemon_thread(func, *args):
-    """Run a blocking long-poll in a daemon thread, so that stopping never waits for it to return."""
-    loop = asyncio.get_running_loop()
-    future = loop.create_future()
-
-    def settle(outcome: Callable[[], None]) -> None:
-        try:
-            loop.call_soon_threadsafe(lambda: future.done() or outcome())
-        except RuntimeError:
-            pass  # the loop has closed: nobody is waiting any more
-
-    def work():
-        try:
-            result = func(*args)
-        except BaseException as exc:  # handed to the awaiting coroutine
-            settle(lambda error=exc: future.set_exception(error))
-        else:
-            settle(lambda: future.set_result(result))
-
-    threading.Thread(target=work, name="xapi-event-from", daemon=True).start()
-    return await future
+EVENT_TIMEOUT = 5.0                      # seconds XAPI may hold event.from when nothing changes
+EVENT_READ_TIMEOUT = EVENT_TIMEOUT + 5.0  # then the master is silent: log in again elsewhere
+CALL_TIMEOUT = 30.0                       # read timeout of an ordinary call
 
 
 class PoolWatcher:
@@ -58,7 +36,7 @@ class PoolWatcher:
         self.resyncs = 0
         self._on_change = on_change
         # The event long-poll and the calls each need their own session (XenAPI's is not thread-safe).
-        self._events = XapiClient(config, timeout=EVENT_TIMEOUT + 15, known_hosts=self._host_addresses)
+        self._events = XapiClient(config, timeout=EVENT_READ_TIMEOUT, known_hosts=self._host_addresses)
         self._calls = XapiClient(config, timeout=CALL_TIMEOUT, known_hosts=self._host_addresses)
 
     @property
@@ -74,8 +52,8 @@ class PoolWatcher:
         backoff = Backoff()
         while True:
             try:
-                await asyncio.to_thread(self._events.login)
-                self._calls.master_url = self._events.master_url  # where the next call login tries first
+                await in_daemon_thread(self._events.login)
+                self._calls.follow(self._events.master_url)
                 await self._follow()
             except XapiError as exc:
                 if self.synced:
@@ -87,19 +65,18 @@ class PoolWatcher:
                 self._on_change(self.name)
                 await asyncio.sleep(delay)
             finally:
-                await asyncio.to_thread(self._events.close)
+                await in_daemon_thread(self._events.close)
 
     async def _follow(self) -> None:
-        """Full sync (token ""), then apply coalesced events until something fails."""
+        """Full sync (token ""), then apply coalesced events until something fails.
+
+        A restarted XAPI still accepts the old token and never says EVENTS_LOST, but the session is
+        gone: its SESSION_INVALID (never hidden by a silent re-login) starts the full resync.
+        """
         token = ""
         records: dict[str, dict[str, dict]] = {cls: {} for cls in CLASSES}
-        handle = self._events.handle
         while True:
-            result = await _in_daemon_thread(self._events.call_once, "event.from", CLASSES, token, EVENT_TIMEOUT)
-            if self._events.handle != handle:
-                # The client logged in again by itself (SESSION_INVALID): our picture may have gaps.
-                raise XapiError(f"pool {self.name}: session was renewed (xapi restarted?); resyncing",
-                                code="SESSION_INVALID")
+            result = await in_daemon_thread(self._events.call_once, "event.from", CLASSES, token, EVENT_TIMEOUT)
             for event in result["events"]:
                 table = records.setdefault(event["class"].lower(), {})
                 if event["operation"] == "del":
@@ -123,4 +100,4 @@ class PoolWatcher:
         return await self._calls.acall(method, *args)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._calls.close)
+        await in_daemon_thread(self._calls.close)

@@ -16,7 +16,7 @@ from sdnctl.config import Config, PoolConfig
 from sdnctl.core.model import ObservedPort, PortPlan
 from sdnctl.daemon.controller import Controller
 from sdnctl.errors import OvsdbError, XapiError
-from tests.unit.test_topology import H1, H2, H3, PoolBuilder, config
+from tests.unit.test_topology import H1, H2, H3, H4, NET2, PoolBuilder, config
 from tests.waiting import wait_until
 
 BRIDGE = "xapi1"
@@ -24,12 +24,13 @@ VIF = "0b1c0c2e-8d0b-4d5e-9a57-3f2d1c0b0a0f"
 
 
 class FakePool:
-    """PoolWatcher's interface over fixed records: synced at once, calls recorded."""
+    """PoolWatcher's interface over fixed records: synced at once, calls recorded; `silent`: calls never return."""
 
-    def __init__(self, records: dict, config: PoolConfig, on_change):
+    def __init__(self, records: dict, config: PoolConfig, on_change, *, silent: bool = False):
         self.config, self.name, self.records = config, config.name, records
         self.synced, self.resyncs, self.error, self.master_url = False, 0, None, config.url
         self.calls: list[tuple] = []
+        self.silent = silent
         self._on_change = on_change
 
     async def run(self) -> None:
@@ -39,6 +40,8 @@ class FakePool:
 
     async def call(self, method: str, *args):
         self.calls.append((method, *args))
+        if self.silent:
+            await asyncio.Event().wait()    # a master that answers nothing at all
         if method == "host.get_server_certificate":
             return "PEM of " + args[0]
         if method == "pool.certificate_list":
@@ -144,11 +147,16 @@ class FakeChannel:
 class Daemon:
     """A Controller with fakes, running in this event loop."""
 
-    def __init__(self, tmp_path: Path, records: dict, *, failing: set[str] = frozenset(), vifs=None, try_again=0):
+    def __init__(self, tmp_path: Path, records: dict, *, failing: set[str] = frozenset(), vifs=None, try_again=0,
+                 silent_pools: dict[str, dict] | None = None):
+        """`records` are pool-a's; `silent_pools` (name -> records) are pools whose XAPI never answers a call."""
         (tmp_path / "pw").write_text("secret\n")
-        pool = PoolConfig(name="pool-a", url="https://127.0.0.1", username="root", password_file=tmp_path / "pw")
+        pools = {"pool-a": records} | (silent_pools or {})
         self.config = Config(path=tmp_path / "sdnctl.toml", cert_dir=tmp_path / "certs",
-                             state_dir=tmp_path / "state", pools=(pool,))
+                             state_dir=tmp_path / "state",
+                             pools=tuple(PoolConfig(name=name, url=f"https://127.0.0.{n}", username="root",
+                                                    password_file=tmp_path / "pw")
+                                         for n, name in enumerate(pools, 1)))
         self.switches: dict[str, FakeSwitch] = {}
         self.channel: FakeChannel | None = None
 
@@ -163,8 +171,11 @@ class Daemon:
             self.channel = FakeChannel(cert, key)
             return self.channel
 
-        self.controller = Controller(self.config, make_watcher=lambda cfg, cb: FakePool(records, cfg, cb),
-                                     make_switch=make_switch, make_channel=make_channel)
+        def make_watcher(cfg, on_change):
+            return FakePool(pools[cfg.name], cfg, on_change, silent=cfg.name in (silent_pools or {}))
+
+        self.controller = Controller(self.config, make_watcher=make_watcher, make_switch=make_switch,
+                                     make_channel=make_channel)
         self.task: asyncio.Task | None = None
 
     async def __aenter__(self) -> Daemon:
@@ -250,3 +261,57 @@ async def test_a_try_again_commit_replans_at_once_and_is_no_error(tmp_path):
         # Counted as a failure, "try again" would show as the host's error for a backoff of 0.4 s or more.
         await wait_until(converged, what="both hosts converged through two 'try again's")
         assert errors == [] and {sw.stats["transactions"] for sw in d.switches.values()} == {1}
+
+
+def count_steps(daemon: Daemon) -> dict[str, int]:
+    """Count every agent's steps from now on (the real step runs)."""
+    steps = {}
+    for agent in daemon.controller.hosts:
+        steps[agent.host.uuid] = 0
+
+        async def counted(real=agent.step, uuid=agent.host.uuid):
+            steps[uuid] += 1
+            return await real()
+
+        agent.step = counted
+    return steps
+
+
+async def test_churn_that_changes_no_decision_wakes_no_agent(tmp_path):
+    records = mesh_records()
+    async with Daemon(tmp_path, records) as d:
+        await wait_until(lambda: all(ports_of(d, h) == {H1, H2, H3} - {h} for h in (H1, H2, H3)), what="the mesh")
+        await wait_until(lambda: not any(a.dirty.is_set() for a in d.controller.hosts), what="idle agents")
+        steps = count_steps(d)
+        for metrics in records["host_metrics"].values():
+            metrics["memory_free"] = str(123 << 20)         # host_metrics churn: liveness unchanged
+        d.controller.watchers["pool-a"]._on_change("pool-a")
+        await wait_until(lambda: not d.controller._recompute.is_set(), what="the refresh of the churn")
+        assert not any(a.dirty.is_set() for a in d.controller.hosts)
+        assert steps == {H1: 0, H2: 0, H3: 0}
+        next(iter(records["host_metrics"].values()))["live"] = False    # a decision changes: H1 is dead
+        d.controller.watchers["pool-a"]._on_change("pool-a")
+        await wait_until(lambda: ports_of(d, H2) == {H3} and ports_of(d, H3) == {H2}, what="H1 dropped")
+        assert steps[H2] >= 1 and steps[H3] >= 1
+
+
+async def test_a_full_resync_wakes_every_agent_even_with_nothing_changed(tmp_path):
+    async with Daemon(tmp_path, mesh_records()) as d:
+        await wait_until(lambda: all(ports_of(d, h) == {H1, H2, H3} - {h} for h in (H1, H2, H3)), what="the mesh")
+        await wait_until(lambda: not any(a.dirty.is_set() for a in d.controller.hosts), what="idle agents")
+        steps = count_steps(d)
+        d.controller._wake(every_agent=True)
+        await wait_until(lambda: all(steps.values()), what="every agent stepped")
+        assert {sw.stats["transactions"] for sw in d.switches.values()} == {1}   # and planned nothing new
+
+
+async def test_a_silent_pool_holds_back_no_other_pool(tmp_path):
+    silent = PoolBuilder("pool-b")
+    silent.join(silent.network(config(topology="mesh", private_network_uuid=NET2), bridge=BRIDGE), silent.host(H4))
+    async with Daemon(tmp_path, mesh_records(hosts=(H1, H2)), silent_pools={"pool-b": silent.records}) as d:
+        await wait_until(lambda: ports_of(d, H1) == {H2} and ports_of(d, H2) == {H1}, what="pool-a converged")
+        pool_b = d.controller.watchers["pool-b"]
+        await wait_until(lambda: pool_b.calls, what="a call to the silent pool")
+        await asyncio.wait_for(d.controller.refresh(), timeout=5)   # a deadline: it awaits no XAPI call
+        assert d.controller.hosts.get(H4) is None and set(d.switches) == {H1, H2}
+        assert [c[0] for c in pool_b.calls] == ["pool.certificate_list"]     # one trust check, still in flight

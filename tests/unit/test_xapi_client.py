@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,10 @@ import pytest
 from sdnctl.config import PoolConfig
 from sdnctl.errors import OvsdbError, SdnctlError, XapiError
 from sdnctl.lab.xapi import PoolSimulator
-from sdnctl.xapi import trust
+from sdnctl.core.candidates import login_order
+from sdnctl.xapi import session, trust
 from sdnctl.xapi.client import XapiClient
-from sdnctl.xapi.watcher import PoolWatcher
+from sdnctl.xapi.watcher import EVENT_TIMEOUT, PoolWatcher
 from tests.waiting import wait_until
 
 PASSWORD = "client-secret"
@@ -221,6 +223,94 @@ async def test_watcher_mirrors_the_pool_and_its_call_raises_codes(pool):
         pool.sim.start()
         await wait_until(lambda: watcher.synced and watcher.resyncs == 2, timeout=15, what="the resync")
         assert watcher.error is None and pool.sim.master_ref in watcher.records["host"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await watcher.close()
+
+
+@pytest.mark.parametrize(("url", "address", "expected"), [
+    ("https://10.0.0.1", "fd00::10", "https://[fd00::10]"),
+    ("https://[fd00::1]:8443/", "fd00::10", "https://[fd00::10]:8443/"),
+    ("http://10.0.0.1:80/", "[fd00::10]", "http://[fd00::10]:80/"),
+    ("https://10.0.0.1/", "10.0.0.2", "https://10.0.0.2/"),
+    ("https://[fd00::1]", "xcp-host-2.example", "https://xcp-host-2.example"),
+], ids=["ipv6", "ipv6-port-kept", "bracketed-already", "ipv4", "name"])
+def test_host_urls_bracket_ipv6(url, address, expected):
+    built = session.host_url(url, address)
+    assert built == expected
+    assert urllib.parse.urlsplit(built).hostname == address.strip("[]")
+
+
+@pytest.mark.parametrize(("unreachable", "expected"), [
+    (False, ["https://m", "https://conf", "https://a", "https://b"]),
+    (True, ["https://conf", "https://a", "https://b", "https://m"]),
+], ids=["master-first", "after-a-transport-failure-master-last"])
+def test_login_order(unreachable, expected):
+    members = ["https://a", "https://m", "https://b", "https://a"]
+    assert login_order("https://m", "https://conf", members, master_unreachable=unreachable) == expected
+
+
+def test_connect_and_read_have_their_own_timeouts(pool):
+    transport = session._Transport(https=False, context=session._tls_context(pool.config()), connect_timeout=1.5,
+                                   read_timeout=42.0, fingerprint=None)
+    conn = transport.make_connection(f"{pool.addresses[0]}:{PORT}")
+    seen = []
+    create = conn._create_connection
+    conn._create_connection = lambda address, timeout, *rest: seen.append(timeout) or create(address, timeout, *rest)
+    conn.connect()
+    try:
+        assert seen == [1.5] and conn.sock.gettimeout() == 42.0
+        transport.shorten(session.LOGOUT_TIMEOUT)   # a logout waits no longer than this, on the open socket too
+        assert conn.sock.gettimeout() == session.LOGOUT_TIMEOUT
+    finally:
+        conn.close()
+
+
+def test_session_invalid_reaches_the_caller_and_call_logs_in_again(pool, make_client):
+    client = make_client(pool.config())
+    client.call("pool.get_all")
+    before = client.handle
+    pool.sim.restart()
+    with pytest.raises(XapiError) as caught:
+        client.call_once("pool.get_all")      # XenAPI would have logged in again silently
+    assert caught.value.code == "SESSION_INVALID"
+    client.call("pool.get_all")
+    assert client.handle not in (None, before)
+
+
+def test_after_a_dead_master_a_slave_naming_it_is_passed_over_and_it_is_tried_last(tmp_path):
+    subnet = f"127.76.{next(_subnets) % 250 + 1}"
+    sim = PoolSimulator(f"pool-{subnet}", password=PASSWORD, http_port=PORT, https_port=PORT + 1)
+    addresses = [f"{subnet}.{i}" for i in (1, 2, 3)]
+    hosts = [sim.add_host(None, name=f"h{i}", address=a, pifs={}) for i, a in enumerate(addresses, 1)]
+    (tmp_path / "pw").write_text(PASSWORD)
+    config = PoolConfig(name="p", url=f"http://{addresses[0]}:{PORT}/", username="root",
+                        password_file=tmp_path / "pw", tls_verify=False)
+    client = XapiClient(config, timeout=5.0, known_hosts=lambda: addresses)
+    sim.start()
+    try:
+        client.call("pool.get_all")
+        sim.crash_host(hosts[0])                # the master stops answering; h2 and h3 still name it
+        with pytest.raises(XapiError) as caught:
+            client.call("pool.get_all")
+        urls = [f"http://{a}:{PORT}/" for a in addresses]
+        assert caught.value.code == XapiError.TRANSPORT
+        assert f"cannot reach XAPI at {urls[1]}, {urls[2]}, {urls[0]}:" in str(caught.value)   # each once
+        assert client.candidate_urls() == [urls[1], urls[2], urls[0]]
+    finally:
+        client.close()
+        sim.stop()
+
+
+async def test_a_restarted_xapi_is_resynced_before_the_next_long_poll_returns(pool):
+    watcher = PoolWatcher(pool.config(), lambda name: None)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await wait_until(lambda: watcher.synced, timeout=10, what="the first sync")
+        pool.sim.restart()                      # sessions are not persisted; the old token may still be accepted
+        # A deadline under the long-poll: the resync must not wait for event.from to return by itself.
+        await wait_until(lambda: watcher.resyncs == 2, timeout=EVENT_TIMEOUT - 1, what="the resync")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
