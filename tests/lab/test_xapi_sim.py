@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import XenAPI
 
-from sdnctl import certs
+from sdnctl import certs, tls
 from sdnctl.lab.ovshost import OVSDB_PORT, OvsHost
 from sdnctl.lab.xapi import SDN_CA_NAME, PoolSimulator
 from tests.waiting import wait_for
@@ -180,7 +180,8 @@ def private_network(x) -> str:
 
 
 def check_wire_types(value, path: str = "") -> None:
-    """What xapi sends: strings (ints too), booleans, lists and string-keyed maps; never None or an int."""
+    """What xapi sends over XML-RPC: strings (ints too), booleans, doubles, lists and string-keyed maps;
+    never None or an int."""
     if isinstance(value, dict):
         for key, item in value.items():
             assert isinstance(key, str), path
@@ -189,7 +190,7 @@ def check_wire_types(value, path: str = "") -> None:
         for item in value:
             check_wire_types(item, path)
     else:
-        assert isinstance(value, (str, bool, xmlrpc.client.DateTime)), f"{path} = {value!r}"
+        assert isinstance(value, (str, bool, float, xmlrpc.client.DateTime)), f"{path} = {value!r}"
 
 
 # --- records and the wire ----------------------------------------------------------------------
@@ -334,7 +335,7 @@ def test_event_subscription_to_one_object(sim_pool):
 def test_event_from_times_out_with_no_events_and_a_token(sim_pool):
     x = sim_pool.login().xenapi
     token = x.event_from(["vm"], "", 0.0)["token"]
-    x.network.create({"name_label": "unwatched"})
+    x.network.create({"name_label": "unwatched", "name_description": "", "other_config": {}})
     started = time.monotonic()
     result = x.event_from(["vm"], token, 0.3)
     assert 0.25 <= time.monotonic() - started < 3.0
@@ -384,7 +385,7 @@ def test_stop_releases_blocked_event_from_callers(make_sim_pool):
 
 
 # --- sessions across restarts and master changes -----------------------------------------------
-def test_restart_invalidates_sessions_and_event_tokens(sim_pool):
+def test_restart_invalidates_sessions_but_not_event_tokens(sim_pool):
     session = sim_pool.login()
     old_handle = session.handle
     token = session.xenapi.event_from(["vm"], "", 0.0)["token"]
@@ -392,7 +393,7 @@ def test_restart_invalidates_sessions_and_event_tokens(sim_pool):
     assert raw_call(sim_pool.url(), "VM.get_all", old_handle)["ErrorDescription"] == ["SESSION_INVALID", old_handle]
     assert session.xenapi.VM.get_all()                         # the client logs in again by itself
     assert session.handle != old_handle
-    assert failure(session.xenapi.event_from, ["vm"], token, 0.0) == ["EVENTS_LOST"]
+    assert session.xenapi.event_from(["vm"], token, 0.0)["token"]  # the database outlived xapi: no EVENTS_LOST
 
 
 def test_designate_new_master_moves_the_api(sim_pool):
@@ -440,15 +441,20 @@ def test_tunnel_create_plugs_an_access_pif(sim_pool):
     x.tunnel.add_to_status(tunnel, "key", "7")
     assert x.tunnel.get_status(tunnel) == {"active": "false", "key": "7"}
     assert failure(x.tunnel.create, transport, network, "gre") == \
-        ["NETWORK_ALREADY_CONNECTED", network, record["access_PIF"]]
+        ["NETWORK_ALREADY_CONNECTED", sim_pool.hosts[0], record["access_PIF"]]     # Xapi_pif.assert_no_other_local_pifs
 
 
 def test_tunnel_create_needs_a_configured_transport_pif(make_sim_pool):
+    """Xapi_tunnel.create: the tunnel and its access PIF exist before Xapi_pif.plug refuses; they stay."""
     pool = make_sim_pool(1, eth1=False)
     x = pool.login().xenapi
-    transport = pif_on(x, pool.hosts[0], "eth1")
-    assert failure(x.tunnel.create, transport, private_network(x), "gre") == \
-        ["TRANSPORT_PIF_NOT_CONFIGURED", transport]
+    transport, network = pif_on(x, pool.hosts[0], "eth1"), private_network(x)
+    assert failure(x.tunnel.create, transport, network, "gre") == ["TRANSPORT_PIF_NOT_CONFIGURED", transport]
+    (tunnel,) = x.tunnel.get_all()
+    access = x.tunnel.get_access_PIF(tunnel)
+    assert x.network.get_PIFs(network) == [access]
+    assert x.PIF.get_currently_attached(access) is False
+    assert failure(x.PIF.plug, access) == ["TRANSPORT_PIF_NOT_CONFIGURED", transport]
 
 
 def test_network_destroy_refuses_a_network_in_use(sim_pool):
@@ -469,7 +475,8 @@ def test_a_joining_host_gets_access_pifs_for_tunnel_networks(sim_pool):
     for host in sim_pool.hosts:
         x.tunnel.create(pif_on(x, host, "eth1"), network, "vxlan")
     joined, unconfigured = sim_pool.join(), sim_pool.join(eth1_configured=False)
-    for host, plugged in ((joined, True), (unconfigured, False)):
+    # Xapi_host.sync_tunnels creates a joining host's access PIFs unplugged, configured transport or not.
+    for host, plugged in ((joined, False), (unconfigured, False)):
         (access,) = [x.PIF.get_record(p) for p in x.network.get_PIFs(network) if x.PIF.get_host(p) == host]
         tunnel = x.tunnel.get_record(access["tunnel_access_PIF_of"][0])
         assert (access["device"], access["currently_attached"]) == ("tunnel0", plugged)
@@ -575,7 +582,7 @@ def test_ca_certificates_install_list_and_uninstall(sim_pool):
     assert (record["name"], record["fingerprint"], record["host"]) == \
         (SDN_CA_NAME, certs.fingerprint(ca.cert_pem), "OpaqueRef:NULL")
     assert failure(x.pool.certificate_install, SDN_CA_NAME, ca.cert_pem) == ["CERTIFICATE_ALREADY_EXISTS", SDN_CA_NAME]
-    assert failure(x.pool.certificate_install, "junk.pem", "not a certificate") == ["CERTIFICATE_CORRUPT", "junk.pem"]
+    assert failure(x.pool.certificate_install, "junk.pem", "not a certificate") == ["CA_CERTIFICATE_INVALID"]
     x.pool.certificate_sync()
     x.pool.certificate_uninstall(SDN_CA_NAME)
     assert x.pool.certificate_list() == [] and x.Certificate.get_all() == []
@@ -653,14 +660,12 @@ def test_sdn_controller_configures_the_ovsdb_tls_listener(ovs_pool, ovs_hosts, t
     assert host_cert == first.cert_pem
 
     def ovsdb_echo() -> bool:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.load_verify_locations(cadata=host_cert)
-        context.load_cert_chain(tmp_path / "client.crt", tmp_path / "client.key")
+        context = tls.pinned_client_context(host_cert, str(tmp_path / "client.crt"), str(tmp_path / "client.key"))
         try:
             with socket.create_connection((first.address, OVSDB_PORT), timeout=5) as raw, \
-                    context.wrap_socket(raw, server_hostname=first.address) as tls:
-                tls.sendall(json.dumps({"method": "echo", "params": ["hi"], "id": 1}).encode())
-                return json.loads(tls.recv(4096))["result"] == ["hi"]
+                    context.wrap_socket(raw, server_hostname=first.address) as channel:
+                channel.sendall(json.dumps({"method": "echo", "params": ["hi"], "id": 1}).encode())
+                return json.loads(channel.recv(4096))["result"] == ["hi"]
         except (OSError, ValueError) as exc:      # the listener is not up yet: wait_for retries on this
             raise AssertionError(f"no echo yet: {exc!r}") from exc
 

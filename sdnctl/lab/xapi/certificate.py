@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from sdnctl import certs
 from sdnctl.lab.xapi import networkd
@@ -19,12 +21,12 @@ from sdnctl.lab.xapi.schema import date
 @api("pool.certificate_install", "pool.install_ca_certificate")
 def install_ca(ctx: Context, name: Any, cert: Any) -> None:
     """Xapi_pool.install_ca_certificate; the SDN CA reaches every host's pssl listener."""
-    if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name) or name.startswith("."):
+    # Certificates.is_unsafe: no leading dot, only [A-Za-z0-9._-], and the name ends in `.pem`.
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]+\.pem", name) or name.startswith("."):
         raise XapiFailure("CERTIFICATE_NAME_INVALID", name)
+    _assert_valid_ca(cert)
     if name in ctx.ca_certs:
         raise XapiFailure("CERTIFICATE_ALREADY_EXISTS", name)
-    if not isinstance(cert, str):
-        raise XapiFailure("CERTIFICATE_CORRUPT", name)
     add(ctx, cert, type="ca", name=name)
     ctx.ca_certs[name] = cert
     if name == SDN_CA_NAME:
@@ -53,12 +55,36 @@ def certificate_sync(ctx: Context) -> None:
     networkd.update_vswitch_controllers(ctx)
 
 
+def _assert_valid_ca(pem: Any) -> None:
+    """Gencertlib.Lib.validate_not_expired with the CA errors: CA_CERTIFICATE_INVALID,
+    CA_CERTIFICATE_NOT_VALID_YET [now; not_before] and CA_CERTIFICATE_EXPIRED [now; not_after]."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode()) if isinstance(pem, str) else None
+    except ValueError:
+        cert = None
+    if cert is None:
+        raise XapiFailure("CA_CERTIFICATE_INVALID")
+    moment = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    if moment < cert.not_valid_before_utc:
+        raise XapiFailure("CA_CERTIFICATE_NOT_VALID_YET", _rfc3339(moment), _rfc3339(cert.not_valid_before_utc))
+    if moment > cert.not_valid_after_utc:
+        raise XapiFailure("CA_CERTIFICATE_EXPIRED", _rfc3339(moment), _rfc3339(cert.not_valid_after_utc))
+
+
+def _rfc3339(moment: datetime.datetime) -> str:
+    """Ptime.to_rfc3339 ~tz_offset_s:0, as xapi formats a validity date in its errors."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def add(ctx: Context, pem: str, **values: str) -> None:
-    """A Certificate record for `pem` (CERTIFICATE_CORRUPT if it does not parse)."""
+    """A Certificate record for `pem` (CERTIFICATE_CORRUPT if it does not parse), as
+    Certificates.Db_util.add_cert fills it: SHA-256 and SHA-1 fingerprints, no purpose."""
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError:
         raise XapiFailure("CERTIFICATE_CORRUPT", values.get("name", "")) from None
     fingerprint = certs.fingerprint(pem)
+    sha1 = ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA1()))
     ctx.store.create("Certificate", **values, fingerprint=fingerprint, fingerprint_sha256=fingerprint,
-                     not_before=date(cert.not_valid_before_utc), not_after=date(cert.not_valid_after_utc))
+                     fingerprint_sha1=sha1, not_before=date(cert.not_valid_before_utc),
+                     not_after=date(cert.not_valid_after_utc))

@@ -32,7 +32,7 @@ def generated(store: Store, cls: str, message: str) -> Callable | None:
     verb, field = next(((v, message[len(v):]) for v in _FIELD_VERBS if message.startswith(v)), ("", ""))
     if verb == "get_" and (field in fields or field == "uuid"):
         return lambda self_: copy(store.record(cls, self_)[field])
-    if verb == "set_" and writable(field, "str", "int", "bool", "set", "map"):
+    if verb == "set_" and writable(field, "str", "int", "float", "bool", "ref", "set", "map"):
         return lambda self_, value: _set_field(store, cls, self_, field, value)
     if verb == "add_to_" and writable(field, "map"):
         return lambda self_, key, value: _add_to_map(store, cls, self_, field, key, value)
@@ -41,6 +41,20 @@ def generated(store: Store, cls: str, message: str) -> Callable | None:
     if verb in ("add_", "remove_") and writable(field, "set"):
         return lambda self_, value: _edit_set(store, cls, self_, field, value, add=verb == "add_")
     return None
+
+
+def generated_names(cls: str) -> list[str]:
+    """Every message `generated` answers for `cls`, as system.listMethods lists them."""
+    fields = SCHEMA[cls]
+    names = ["get_all", "get_all_records", "get_record", "get_by_uuid", "get_uuid"]
+    names += ["get_by_name_label"] if cls in CLASSES_BY_NAME_LABEL else []
+    for field, spec in fields.items():
+        names.append(f"get_{field}")
+        if spec.writable:
+            names.append(f"set_{field}")
+            names += [f"add_to_{field}", f"remove_from_{field}"] if spec.kind == "map" else []
+            names += [f"add_{field}", f"remove_{field}"] if spec.kind == "set" else []
+    return [f"{cls}.{name}" for name in names]
 
 
 def _set_field(store: Store, cls: str, ref: str, field: str, value: Any) -> None:

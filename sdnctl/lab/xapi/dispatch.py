@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 # Every verb module registers its messages when imported.
-from sdnctl.lab.xapi import (certificate, event, host, network, pif, pool, sdn_controller,  # noqa: F401
-                             session, tunnel, vif, vm)
+from sdnctl.lab.xapi import (certificate, event, host, introspection, network, pif, plugin,  # noqa: F401
+                             pool, sdn_controller, session, task, tunnel, vif, vm)
 from sdnctl.lab.xapi.context import Context
 from sdnctl.lab.xapi.db_actions import generated
 from sdnctl.lab.xapi.errors import Abandoned, XapiFailure
@@ -89,8 +89,8 @@ def _arity(handler: Callable) -> tuple[int, int]:
 
 
 def _check_wire(value: Any) -> None:
-    """Refuse what xapi never sends: None, and ints outside strings (XML-RPC ints are 32-bit)."""
-    if isinstance(value, (str, bool, float, xmlrpc.client.DateTime)):
+    """Refuse what xapi never sends: None, and objects that are no wire value."""
+    if isinstance(value, (str, bool, int, float, xmlrpc.client.DateTime)):
         return
     if isinstance(value, list):
         for item in value:

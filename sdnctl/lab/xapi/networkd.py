@@ -27,6 +27,8 @@ class SwitchBackend(Protocol):
     def remove_vif(self, port: str) -> None: ...
     def configure_manager(self, ca_pem: str | None) -> None: ...
     def set_transport_ip(self, device: str, ip: str | None) -> None: ...
+    def vsctl(self, *args: str, check: bool = True) -> str: ...
+    def mgmt(self, bridge: str) -> str: ...
     def crash(self) -> None: ...
     def recover(self) -> None: ...
 
@@ -92,12 +94,20 @@ def update_vswitch_controllers(ctx: Context) -> None:
         update_vswitch_controller(ctx, host)
 
 
-def remove_managers(ctx: Context) -> None:
-    """The SDN controller is forgotten: every live host's switch drops its listener."""
+def controller_changed(ctx: Context) -> None:
+    """openvswitch-config-update when the pool's SDN controller changes: `ovs-vsctl emer-reset` on every
+    live host (its Controller rows, manager, SSL and fail_mode go; bridges and ports stay), then the
+    listener the new controller asks for, if any."""
+    controller = ctx.sdn_controller()
     for host in ctx.store.refs("host"):
         switch = ctx.switch(host)
-        if switch is not None:
+        if switch is None:
+            continue
+        switch.vsctl("--no-wait", "emer-reset")
+        if controller is None:
             switch.configure_manager(None)
+        else:
+            update_vswitch_controller(ctx, host)
 
 
 def host_leaves(ctx: Context, switch: SwitchBackend, pifs: list[dict[str, Any]]) -> None:

@@ -15,20 +15,40 @@ _MODES = {"none": "None", "dhcp": "DHCP", "static": "Static"}
 
 @api("PIF.plug")
 def plug(ctx: Context, pif: Any) -> None:
-    ctx.store.record("PIF", pif)
+    """Xapi_pif.plug: a tunnel access PIF needs its transport PIF configured, and brings it up first."""
+    record = ctx.store.record("PIF", pif)
+    for tunnel in record["tunnel_access_PIF_of"][:1]:
+        transport = ctx.store.record("tunnel", tunnel)["transport_PIF"]
+        if ctx.store.record("PIF", transport)["ip_configuration_mode"] == "None":
+            raise XapiFailure("TRANSPORT_PIF_NOT_CONFIGURED", transport)
+        plug(ctx, transport)
     bring_up(ctx, pif)
 
 
 @api("PIF.unplug")
 def unplug(ctx: Context, pif: Any) -> None:
-    """Xapi_pif.unplug: never the management PIF, nor one that disallows it."""
+    """Xapi_pif.unplug: never the management PIF, one with running VIFs on its network, or one that
+    disallows it; a transport PIF unplugs its tunnel's access PIF first (with the same checks)."""
     record = ctx.store.record("PIF", pif)
     if record["management"]:
         raise XapiFailure("PIF_IS_MANAGEMENT_INTERFACE", pif)
+    _assert_no_vifs_in_use(ctx, record["host"], record["network"])
     if record["disallow_unplug"]:
         raise XapiFailure("PIF_DOES_NOT_ALLOW_UNPLUG", pif)
     ctx.assert_live(record["host"])
+    for tunnel in record["tunnel_transport_PIF_of"]:
+        unplug(ctx, ctx.store.record("tunnel", tunnel)["access_PIF"])
     bring_down(ctx, pif)
+
+
+def _assert_no_vifs_in_use(ctx: Context, host: str, network: str) -> None:
+    """Xapi_network_attach_helpers.assert_network_has_no_vifs_in_use_on_me: VIF_IN_USE [network; VIF]."""
+    for vif in ctx.store.record("network", network)["VIFs"]:
+        record = ctx.store.record("VIF", vif)
+        vm = ctx.store.record("VM", record["VM"])
+        if record["currently_attached"] and vm["resident_on"] == host and vm["power_state"] in ("Running",
+                                                                                                 "Paused"):
+            raise XapiFailure("VIF_IN_USE", network, vif)
 
 
 @api("PIF.reconfigure_ip")
@@ -45,6 +65,8 @@ def reconfigure_ip(ctx: Context, pif: Any, mode: Any, IP: Any, netmask: Any, gat
         assert_ipv4(netmask, XapiFailure("INVALID_IP_ADDRESS_SPECIFIED", "netmask"))
         if gateway:
             assert_ipv4(gateway, XapiFailure("INVALID_IP_ADDRESS_SPECIFIED", "gateway"))
+    if record["management"] and mode == "None" and record["primary_address_type"] == "IPv4":
+        raise XapiFailure("PIF_IS_MANAGEMENT_INTERFACE", pif)
     ctx.assert_live(record["host"])
     # The lab has no DHCP server: DHCP keeps the given address, or the current one.
     ip = {"None": "", "DHCP": IP or record["IP"], "Static": IP}[mode]
@@ -79,9 +101,8 @@ def bring_down(ctx: Context, pif: str) -> None:
 def introduce_physical(ctx: Context, host: str, device: str, ip: str | None) -> None:
     """A joining host's NIC `device`, on its pool-wide network, plugged; eth0 is the management PIF."""
     pif = ctx.store.create("PIF", device=device, host=host, network=network.physical(ctx, device),
-                           MAC=random_mac(), MTU="1500", VLAN="-1", physical=True,
-                           management=device == "eth0", managed=True, ipv6_configuration_mode="None",
-                           primary_address_type="IPv4", **_ip_fields(ip))
+                           MAC=random_mac(), MTU=1500, physical=True, management=device == "eth0",
+                           **_ip_fields(ip))
     bring_up(ctx, pif)
 
 

@@ -1,4 +1,7 @@
-"""The wire: each host's HTTP(S) listeners, XML-RPC on any path and JSON-RPC on /jsonrpc."""
+"""The wire: each host's HTTP(S) listeners, XML-RPC on any path and JSON-RPC on /jsonrpc.
+
+As xapi's: over JSON-RPC ints are JSON numbers; only XML-RPC carries them as decimal strings.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from sdnctl.errors import LabError
 from sdnctl.lab.xapi import dispatch
 from sdnctl.lab.xapi.context import Context
 from sdnctl.lab.xapi.errors import Abandoned
+from sdnctl.lab.xapi.schema import Int32
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +156,20 @@ def _xmlrpc(listener: Listener, body: bytes) -> bytes:
     except Exception as exc:
         raise _Malformed(f"not an XML-RPC call: {exc}") from None
     ok, value = dispatch.serve(listener.ctx, method, list(params), listener)
-    response = {"Status": "Success", "Value": value} if ok else {"Status": "Failure", "ErrorDescription": value}
+    response = {"Status": "Success", "Value": _xmlrpc_value(value)} if ok else \
+        {"Status": "Failure", "ErrorDescription": value}
     return xmlrpc.client.dumps((response,), methodresponse=True).encode()
+
+
+def _xmlrpc_value(value: Any) -> Any:
+    """xapi's XML-RPC form: its 64-bit ints travel as decimal strings (only Int32s as <int>)."""
+    if isinstance(value, dict):
+        return {k: _xmlrpc_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_xmlrpc_value(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, (bool, Int32)):
+        return str(value)
+    return value
 
 
 def _jsonrpc(listener: Listener, body: bytes) -> bytes:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sdnctl.lab.xapi.errors import XapiFailure
-from sdnctl.lab.xapi.schema import BACKREFS, SCHEMA, default
+from sdnctl.lab.xapi.schema import BACKREFS, SCHEMA, Int32, coerce, fresh
 
 
 def copy(value: Any) -> Any:
@@ -50,7 +50,7 @@ class Store:
 
     def create(self, cls: str, **values: Any) -> str:
         ref = new_ref()
-        record = {"uuid": str(uuid.uuid4())} | {n: default(f.kind) for n, f in SCHEMA[cls].items()} | values
+        record = {"uuid": str(uuid.uuid4())} | {n: fresh(f) for n, f in SCHEMA[cls].items()} | _numbers(cls, values)
         self.generation += 1
         self._objects[ref] = _Object(cls, record, self.generation, self.generation)
         for field, backref in BACKREFS.get(cls, {}).items():
@@ -84,7 +84,7 @@ class Store:
 
     def update(self, ref: str, **changes: Any) -> None:
         obj = self._objects[ref]
-        for field, value in changes.items():
+        for field, value in _numbers(obj.cls, changes).items():
             backref = BACKREFS.get(obj.cls, {}).get(field)
             if backref and obj.record[field] != value:
                 self._link(obj.record[field], backref, ref, add=False)
@@ -111,6 +111,13 @@ class Store:
         obj.record[backref] = refs
         self.touch(target)
 
+    def ref_counts(self) -> dict[str, Int32]:
+        """event.from's valid_ref_counts: how many objects each class holds, every class (lower case)."""
+        counts = {cls.lower(): Int32(0) for cls in SCHEMA}
+        for obj in self._objects.values():
+            counts[obj.cls.lower()] = Int32(counts[obj.cls.lower()] + 1)
+        return counts
+
     def events_since(self, wanted: Callable[[str, str], bool], since: int) -> list[dict[str, Any]]:
         """xapi's event.from: one coalesced event per object changed after `since`, oldest first."""
         events = []
@@ -124,6 +131,13 @@ class Store:
             if tomb.created <= since and wanted(tomb.cls, tomb.ref):   # else born and gone in the window
                 events.append(_event(tomb.deleted, tomb.cls, "del", tomb.ref))
         return sorted(events, key=lambda e: int(e["id"]))
+
+
+def _numbers(cls: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Int and float fields as numbers, whichever form (number or decimal string) the caller gave."""
+    fields = SCHEMA[cls]
+    return {f: coerce(fields[f].kind, v, f) if f in fields and fields[f].kind in ("int", "float") else v
+            for f, v in values.items()}
 
 
 def _event(generation: int, cls: str, operation: str, ref: str) -> dict[str, Any]:

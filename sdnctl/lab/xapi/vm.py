@@ -9,7 +9,7 @@ from sdnctl.lab.xapi.context import Context
 from sdnctl.lab.xapi.errors import XapiFailure
 from sdnctl.lab.xapi.messages import api
 from sdnctl.lab.xapi.schema import NULL_REF, coerce
-from sdnctl.lab.xapi.vm_lifecycle import assert_power_state_in
+from sdnctl.lab.xapi.vm_lifecycle import assert_power_state_in, update_allowed_operations
 
 
 @api("VM.start")
@@ -43,7 +43,8 @@ def pool_migrate(ctx: Context, vm: Any, host: Any, options: Any) -> None:
     attached = [v for v in record["VIFs"] if ctx.store.record("VIF", v)["currently_attached"]]
     for ref in attached:
         vif.detach(ctx, ref)
-    ctx.store.update(vm, resident_on=host, domid=str(ctx.dom0s[host].take_domid()))
+    ctx.store.update(vm, resident_on=host, domid=ctx.dom0s[host].take_domid())
+    update_allowed_operations(ctx, vm)
     for ref in attached:
         vif.attach(ctx, ref)
 
@@ -70,7 +71,8 @@ def destroy(ctx: Context, vm: Any) -> None:
 
 def create(ctx: Context, name_label: str, guest_ip: str | None) -> str:
     """A halted guest VM; `guest_ip` is what its VIFs carry in the lab's data plane."""
-    vm = ctx.store.create("VM", name_label=name_label, power_state="Halted", domid="-1")
+    vm = ctx.store.create("VM", name_label=name_label, power_state="Halted")
+    update_allowed_operations(ctx, vm)
     ctx.guest_ips[vm] = guest_ip
     return vm
 
@@ -79,11 +81,13 @@ def halt(ctx: Context, vm: str) -> None:
     for ref in ctx.store.record("VM", vm)["VIFs"]:
         if ctx.store.record("VIF", ref)["currently_attached"]:
             vif.detach(ctx, ref)
-    ctx.store.update(vm, power_state="Halted", resident_on=NULL_REF, domid="-1")
+    ctx.store.update(vm, power_state="Halted", resident_on=NULL_REF, domid=-1)
+    update_allowed_operations(ctx, vm)
 
 
 def _boot(ctx: Context, vm: str, host: str, paused: bool) -> None:
     ctx.store.update(vm, power_state="Paused" if paused else "Running", resident_on=host,
-                     domid=str(ctx.dom0s[host].take_domid()))
+                     domid=ctx.dom0s[host].take_domid())
+    update_allowed_operations(ctx, vm)
     for ref in ctx.store.record("VM", vm)["VIFs"]:
         vif.attach(ctx, ref)

@@ -16,3 +16,16 @@ def assert_power_state_in(ctx: Context, vm: Any, *allowed: str) -> dict[str, Any
     if record["power_state"] not in allowed:
         raise XapiFailure("VM_BAD_POWER_STATE", vm, allowed[0].lower(), record["power_state"].lower())
     return record
+
+
+# The operations of the lab's own VM messages each power state allows (Xapi_vm_lifecycle.allowed_power_states).
+_ALLOWED = {"Halted": ["start", "start_on", "destroy"],
+            "Running": ["clean_shutdown", "hard_shutdown", "pool_migrate"], "Paused": ["hard_shutdown"]}
+
+
+def update_allowed_operations(ctx: Context, vm: str) -> None:
+    """Xapi_vm_lifecycle.update_allowed_operations: what the VM's power state allows (none for dom0)."""
+    record = ctx.store.record("VM", vm)
+    allowed = [] if record["is_control_domain"] else _ALLOWED.get(record["power_state"], [])
+    if record["allowed_operations"] != allowed:
+        ctx.store.update(vm, allowed_operations=list(allowed))
