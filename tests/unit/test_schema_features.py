@@ -8,8 +8,8 @@ import pytest
 
 from sdnctl.core.features import RSTP, supported_plan
 from sdnctl.core.model import PortPlan
-from sdnctl.errors import OvsdbError
-from sdnctl.lab.ovshost import SCHEMA, SCHEMA_2_17_7, SCHEMA_2_5_3
+from sdnctl.errors import LabError, OvsdbError
+from sdnctl.lab.ovshost import SCHEMA, SCHEMA_2_17_7, SCHEMA_2_5_3, OvsHost
 from sdnctl.ovsdb.switch import SCHEMA_UNSUPPORTED, TABLES, missing_columns, schema_helper
 
 
@@ -60,3 +60,13 @@ def test_a_required_column_missing_fails_closed_naming_it():
 ], ids=["rstp-left-out", "rstp-supported", "no-rstp-asked"])
 def test_supported_plan(plan, missing, kept, notes):
     assert supported_plan(plan, "7.9.0", frozenset(missing)) == (kept, notes)
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"xcpng": "9.0"}, "no XCP-ng 9.0 to model"),
+    ({"schema": SCHEMA_2_5_3}, "needs ovsdb_only=True"),
+    ({"ovsdb_only": True, "dataplane": True}, "no data plane"),
+], ids=["unknown-version", "old-schema-with-vswitchd", "ovsdb-only-dataplane"])
+def test_lab_hosts_refuse_what_they_cannot_model(tmp_path, kwargs, words):
+    with pytest.raises(LabError, match=words):
+        OvsHost("h1", "127.0.0.1", tmp_path, tag="t", pif_ips={}, **{"dataplane": False, **kwargs})
