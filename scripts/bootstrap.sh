@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openvswitch-switch openvswitch-common mosquitto iproute2 iputils-ping netcat-openbsd ethtool)
+APT_PACKAGES=(openvswitch-switch openvswitch-common mosquitto iproute2 iputils-ping netcat-openbsd ethtool nftables)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -15,6 +15,8 @@ from sdnctl.cli import options, render
 
 LAB_START_TIMEOUT = 120.0
 LAB_STOP_TIMEOUT = 30.0
+ADMIN_TIMEOUT = 120.0       # bounds a lab verb's call (a join starts OVS); only live hosts are asked
+HOST_VERBS = ["join", "eject", "crash", "recover", "designate-new-master", "emergency-transition-to-master"]
 
 
 def register(subparsers) -> None:
@@ -30,6 +32,7 @@ def register(subparsers) -> None:
     up.add_argument("--netns", action="store_true",
                     help="data-plane mode: each host in its own network namespace on the netdev datapath, "
                          "eth1 on a shared underlay (198.18.POOL.HOST/16), VMs as namespaces")
+    _add_ha(up)
     options.add_lab(up)
     up.set_defaults(func=cmd_up)
 
@@ -37,6 +40,7 @@ def register(subparsers) -> None:
     serve.add_argument("--pools", type=int, default=1)
     serve.add_argument("--hosts", type=int, default=2)
     serve.add_argument("--netns", action="store_true")
+    _add_ha(serve)
     options.add_lab(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -47,9 +51,13 @@ def register(subparsers) -> None:
     options.add_lab(status)
     status.set_defaults(func=cmd_status)
 
-    host = sub.add_parser("host", help="scenario verbs: a host joins a pool, is ejected, crashes or recovers")
-    host.add_argument("verb", choices=["join", "eject", "crash", "recover"])
+    host = sub.add_parser("host", help="scenario verbs: a host joins a pool, is ejected, crashes or recovers, "
+                                       "becomes master (planned, or in an emergency on a slave)")
+    host.add_argument("verb", choices=HOST_VERBS)
     host.add_argument("target", help="the pool (for join) or the host name (p1h2, ...)")
+    host.add_argument("--silent", action="store_true",
+                      help="crash: the host's addresses stop answering (no RST: connects and reads hang), "
+                           "as a powered-off host; every port is affected")
     options.add_lab(host)
     host.set_defaults(func=cmd_host)
 
@@ -65,6 +73,13 @@ def register(subparsers) -> None:
     down = sub.add_parser("down", help="stop the lab: every process, namespace and file it made (idempotent)")
     options.add_lab(down)
     down.set_defaults(func=cmd_down)
+
+
+def _add_ha(parser) -> None:
+    parser.add_argument("--ha", action="store_true",
+                        help="XAPI HA: when a master dies, a live slave becomes master after --ha-delay")
+    parser.add_argument("--ha-delay", type=float, default=30.0, metavar="S",
+                        help="seconds from a master's death to HA's new master (default %(default)s)")
 
 
 def _paths(args) -> tuple[Path, Path, Path]:
@@ -95,7 +110,8 @@ def cmd_up(args) -> int:
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     state_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "sdnctl.cli", "lab", "serve", "--pools", str(args.pools), "--hosts", str(args.hosts),
-           "--octet", str(args.octet), "--root", str(args.root)] + (["--netns"] if args.netns else [])
+           "--octet", str(args.octet), "--root", str(args.root), "--ha-delay", str(args.ha_delay)] + (
+        ["--netns"] if args.netns else []) + (["--ha"] if args.ha else [])
     started = time.monotonic()
     with open(log_file, "w") as log:
         child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -127,7 +143,8 @@ def cmd_serve(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    lab = Lab(pools=args.pools, hosts=args.hosts, dataplane=args.netns, octet=args.octet, root=Path(args.root))
+    lab = Lab(pools=args.pools, hosts=args.hosts, dataplane=args.netns, octet=args.octet, root=Path(args.root),
+              ha=args.ha, ha_delay=args.ha_delay)
     lab.up()
     print(f"lab serving: {lab.state_path}", flush=True)
     try:
@@ -181,38 +198,66 @@ def _pool(args, pool_name: str | None = None, host_name: str | None = None) -> d
                    "see `sdnctl lab status`")
 
 
-def _lab_proxy(pool: dict):
-    """An XML-RPC proxy to the pool's simulator, which serves the lab's own self-signed certificate."""
+def _live_addresses(pool: dict) -> list[str]:
+    """The pool's live hosts' addresses, the master's first: a dead (maybe silent) host is never asked."""
+    live = [h for h in pool["hosts"] if h.get("live", True)]
+    return [h["address"] for h in sorted(live, key=lambda h: h["name"] != pool["master"])]
+
+
+def _admin(pool: dict, verb: str, *params):
+    """A `lab.<verb>` call; every live host of the pool serves them, whoever is master."""
     import ssl
+    import urllib.parse
     import xmlrpc.client
+
+    from sdnctl.errors import LabError
+
+    class Transport(xmlrpc.client.SafeTransport):
+        def make_connection(self, host):
+            connection = super().make_connection(host)
+            connection.timeout = ADMIN_TIMEOUT
+            return connection
 
     context = ssl.create_default_context()
     context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return xmlrpc.client.ServerProxy(pool["url"], context=context)
+    context.verify_mode = ssl.CERT_NONE       # the simulator serves the lab's own self-signed certificates
+    port = urllib.parse.urlsplit(pool["url"]).port
+    errors = []
+    for address in _live_addresses(pool):
+        url = f"https://{address}" + (f":{port}" if port else "")
+        try:
+            result = getattr(xmlrpc.client.ServerProxy(url, transport=Transport(context=context)).lab, verb)(*params)
+        except OSError as exc:
+            errors.append(f"{address}: {exc}")
+            continue
+        if result.get("Status") != "Success":
+            raise LabError(f"lab {verb} {' '.join(map(str, params))}: {result.get('ErrorDescription')}")
+        return result["Value"]
+    raise LabError(f"pool {pool['name']}: no live host answered lab.{verb}: {'; '.join(errors) or 'none is live'}")
 
 
 def _xapi_client(args, pool: dict):
-    """sdnctl's XAPI client for a lab pool, configured as the lab's daemon config says."""
+    """sdnctl's XAPI client for a lab pool, configured as the lab's daemon config says; it finds the master
+    among the pool's live hosts."""
     from sdnctl.config import load_config
     from sdnctl.lab.lab import read_state
     from sdnctl.xapi.client import XapiClient
 
     config = load_config(read_state(Path(args.root), args.octet)["config"])
-    return XapiClient(next(p for p in config.pools if p.name == pool["name"]))
+    return XapiClient(next(p for p in config.pools if p.name == pool["name"]),
+                      known_hosts=lambda: _live_addresses(pool))
 
 
 def cmd_host(args) -> int:
-    """Scenario verbs on the running lab: join, eject, crash, recover."""
-    from sdnctl.errors import LabError
-
+    """Scenario verbs on the running lab: join, eject, crash [--silent], recover, master changes."""
     pool = _pool(args, pool_name=args.target if args.verb == "join" else None,
                  host_name=None if args.verb == "join" else args.target)
-    method = getattr(_lab_proxy(pool).lab, f"host_{args.verb}")
-    result = method() if args.verb == "join" else method(args.target)
-    if result.get("Status") != "Success":
-        raise LabError(f"lab host {args.verb} {args.target}: {result.get('ErrorDescription')}")
-    print(f"host {result['Value'] if args.verb == 'join' else args.target}: {args.verb} done")
+    verb = "host_" + args.verb.replace("-", "_")
+    if args.verb == "join":
+        print(f"host {_admin(pool, verb)}: join done")
+        return 0
+    _admin(pool, verb, *([args.target, args.silent] if args.verb == "crash" else [args.target]))
+    print(f"host {args.target}: {args.verb}{' --silent' if args.silent else ''} done")
     return 0
 
 
@@ -221,19 +266,17 @@ def cmd_vm(args) -> int:
     from sdnctl.errors import LabError
 
     pool = _pool(args, host_name=args.host)
-    created = _lab_proxy(pool).lab.vm_create(args.name, args.ip or "")
-    if created.get("Status") != "Success":
-        raise LabError(f"lab vm: {created.get('ErrorDescription')}")
+    created = _admin(pool, "vm_create", args.name, args.ip or "")
     client = _xapi_client(args, pool)
     try:
         call = client.call
         networks = call("network.get_by_name_label", args.network)
         if not networks:
             raise LabError(f"no network {args.network!r} in {pool['name']}")
-        vif = call("VIF.create", {"device": "0", "network": networks[0], "VM": created["Value"], "MAC": args.mac or "",
+        vif = call("VIF.create", {"device": "0", "network": networks[0], "VM": created, "MAC": args.mac or "",
                                   "other_config": {}, "MTU": call("network.get_MTU", networks[0])})
-        call("VM.start_on", created["Value"], call("host.get_by_name_label", args.host)[0], False, False)
-        vm_uuid = call("VM.get_uuid", created["Value"])
+        call("VM.start_on", created, call("host.get_by_name_label", args.host)[0], False, False)
+        vm_uuid = call("VM.get_uuid", created)
         print(f"VM {args.name} ({vm_uuid}) running on {args.host}, "
               f"VIF {call('VIF.get_uuid', vif)} MAC {call('VIF.get_MAC', vif)}"
               + (f", namespace sdnlab{args.octet}-vm-{vm_uuid[:8]}" if args.ip else ""))

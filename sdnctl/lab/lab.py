@@ -12,17 +12,19 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sdnctl import certs
 from sdnctl.errors import LabError
-from sdnctl.lab import netns
+from sdnctl.lab import netns, silence
 from sdnctl.lab.ovshost import OvsHost, create_segment
 from sdnctl.lab.xapi import PoolSimulator
 
 DEFAULT_ROOT = Path("/run/sdnctl-lab")
 STATE_FILE = "lab.json"
+HA_DELAY = 30.0             # seconds from a master's death to HA's new master (xapi's HA timeout is of that order)
 
 
 @dataclass
@@ -42,9 +44,13 @@ class Lab:
     """Starts, drives and tears down a lab; usable in-process (tests) or from `sdnctl lab serve`."""
 
     def __init__(self, *, pools: int = 1, hosts: int = 2, dataplane: bool = False, octet: int = 0,
-                 root: Path = DEFAULT_ROOT, http_port: int = 80, https_port: int = 443):
+                 root: Path = DEFAULT_ROOT, http_port: int = 80, https_port: int = 443, ha: bool = False,
+                 ha_delay: float = HA_DELAY):
+        """`ha`: as with XAPI's HA, a live slave becomes master `ha_delay` seconds after the master dies."""
         if not 0 <= octet <= 255 or not 1 <= pools <= 250 or not 1 <= hosts <= 200:
             raise LabError("need 1-250 pools, 1-200 hosts per pool and an octet of 0-255")
+        if ha_delay < 0:
+            raise LabError(f"the HA delay must be 0 s or more, not {ha_delay}")
         self.pool_count = pools
         self.hosts_per_pool = hosts
         self.dataplane = dataplane
@@ -53,7 +59,11 @@ class Lab:
         self.dir = root / self.tag
         self.http_port = http_port
         self.https_port = https_port
+        self.ha_delay = ha_delay if ha else None
         self.pools: dict[str, LabPool] = {}
+        self.silenced: set[str] = set()                 # hosts crashed with `silent`
+        self._state_lock = threading.Lock()
+        self._stopped = False
 
     # --- life cycle ---------------------------------------------------------------------
     def up(self) -> None:
@@ -72,7 +82,9 @@ class Lab:
             raise
 
     def down(self) -> None:
-        """Stop every simulator and switch, delete every namespace and file the lab made."""
+        """Stop every simulator and switch, delete every namespace, nftables table and file the lab made."""
+        with self._state_lock:
+            self._stopped = True
         for pool in self.pools.values():
             pool.sim.stop()
         for pool in self.pools.values():
@@ -84,11 +96,13 @@ class Lab:
         name = f"pool{p}"
         password = secrets.token_urlsafe(12)
         sim = PoolSimulator(name, password=password, http_port=self.http_port, https_port=self.https_port,
-                            admin=LabAdmin(self, name))
+                            admin=LabAdmin(self, name), ha_delay=self.ha_delay,
+                            on_master_change=self._master_changed)
         pool = LabPool(name=name, index=p, password=password, sim=sim)
         self.pools[name] = pool
         for _ in range(self.hosts_per_pool):
             self._add_host(pool, master=not pool.hosts)
+        sim.create_templates()
         sim.start()
 
     def _add_host(self, pool: LabPool, *, master: bool = False) -> OvsHost:
@@ -116,18 +130,44 @@ class Lab:
         pool.hosts.pop(host_name).stop()
         self.write_state()
 
-    def host_crash(self, host_name: str) -> None:
+    def host_crash(self, host_name: str, silent: bool = False) -> None:
+        """The host dies: refused at once, or with `silent` as a powered-off host (no answer, no RST)."""
         pool = self._pool_of(host_name)
+        if silent and host_name not in self.silenced:
+            host = pool.hosts[host_name]
+            silence.silence(self.tag, host.address, host.netns)
+            self.silenced.add(host_name)
         pool.sim.crash_host(pool.host_refs[host_name])
+        self.write_state()
 
     def host_recover(self, host_name: str) -> None:
+        """The host boots again (a master replaced meanwhile comes back a slave); a silenced one answers again."""
         pool = self._pool_of(host_name)
         pool.sim.recover_host(pool.host_refs[host_name])
+        if host_name in self.silenced:
+            host = pool.hosts[host_name]
+            silence.unsilence(self.tag, host.address, host.netns)
+            self.silenced.discard(host_name)
+        self.write_state()
 
-    def set_master(self, host_name: str) -> None:
+    def designate_new_master(self, host_name: str) -> None:
+        """pool.designate_new_master: a planned master change."""
         pool = self._pool_of(host_name)
         pool.sim.set_master(pool.host_refs[host_name])
-        self.write_state()
+
+    def emergency_transition_to_master(self, host_name: str) -> None:
+        """`xe pool-emergency-transition-to-master` on that slave: a slave-local login on its own address,
+        then pool.emergency_transition_to_master, over the wire."""
+        import XenAPI
+
+        pool = self._pool_of(host_name)
+        session = XenAPI.Session(self.host_url(pool.hosts[host_name].address), ignore_ssl=True)
+        session.slave_local_login_with_password("root", pool.password)
+        session.xenapi.pool.emergency_transition_to_master()    # xapi restarts: the session is gone with it
+
+    def _master_changed(self) -> None:
+        # Called under the pool's lock: the state file (which reads every pool) is written by another thread.
+        threading.Thread(target=self.write_state, name=f"{self.tag} state", daemon=True).start()
 
     def xapi_restart(self, pool_name: str) -> None:
         self._pool(pool_name).sim.restart()
@@ -161,8 +201,10 @@ class Lab:
         return next(name for name, ref in pool.host_refs.items() if ref == master_ref)
 
     def url(self, pool: LabPool) -> str:
-        return f"https://{pool.hosts[self.master_name(pool)].address}" + (
-            "" if self.https_port == 443 else f":{self.https_port}")
+        return self.host_url(pool.hosts[self.master_name(pool)].address)
+
+    def host_url(self, address: str) -> str:
+        return f"https://{address}" + ("" if self.https_port == 443 else f":{self.https_port}")
 
     def status(self) -> dict:
         """The stable `lab status --json` contract."""
@@ -170,6 +212,7 @@ class Lab:
             "config": str(self.config_path),
             "tag": self.tag,
             "dataplane": self.dataplane,
+            "ha_delay": self.ha_delay,
             "pools": [
                 {
                     "name": pool.name,
@@ -179,7 +222,8 @@ class Lab:
                     "master": self.master_name(pool),
                     "hosts": [
                         {"uuid": pool.sim.uuid_of(pool.host_refs[name]), "name": name, "address": host.address,
-                         "ovsdb": host.ovsdb_unix, "netns": host.netns}
+                         "ovsdb": host.ovsdb_unix, "netns": host.netns,
+                         "live": pool.sim.is_live(pool.host_refs[name])}
                         for name, host in pool.hosts.items()
                     ],
                 }
@@ -187,8 +231,15 @@ class Lab:
             ],
         }
 
+    def read_state(self) -> dict:
+        """What `lab status` shows: the state file as last written."""
+        return json.loads(self.state_path.read_text())
+
     def write_state(self) -> None:
-        certs.write_private(self.state_path, json.dumps(self.status(), indent=2) + "\n")
+        """The state file `lab status` reads; it follows crashes, recoveries and master changes."""
+        with self._state_lock:
+            if not self._stopped:
+                certs.write_private(self.state_path, json.dumps(self.status(), indent=2) + "\n")
 
     def write_config(self) -> None:
         """A ready-to-use daemon config for these pools (passwords in 0600 files beside it)."""
@@ -235,12 +286,20 @@ class LabAdmin:
         self._lab.host_eject(host_name)
         return True
 
-    def host_crash(self, host_name: str) -> bool:
-        self._lab.host_crash(host_name)
+    def host_crash(self, host_name: str, silent: bool = False) -> bool:
+        self._lab.host_crash(host_name, silent)
         return True
 
     def host_recover(self, host_name: str) -> bool:
         self._lab.host_recover(host_name)
+        return True
+
+    def host_designate_new_master(self, host_name: str) -> bool:
+        self._lab.designate_new_master(host_name)
+        return True
+
+    def host_emergency_transition_to_master(self, host_name: str) -> bool:
+        self._lab.emergency_transition_to_master(host_name)
         return True
 
     def vm_create(self, name_label: str, guest_ip: str) -> str:
@@ -267,5 +326,7 @@ def sweep(workdir: Path, tag: str) -> list[str]:
                 left.append(host_dir.name)
                 host.stop()
     left += netns.delete_namespaces_with_prefix(f"{tag}-")
+    if silence.remove(tag):
+        left.append(f"nftables table inet {tag}")
     shutil.rmtree(workdir, ignore_errors=True)
     return left

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from sdnctl.lab.xapi.errors import XapiFailure
@@ -29,22 +30,46 @@ class Dom0:
         return domid
 
 
-class Context:
-    """One pool: database, sessions, CA certificates, each host's dom0 and listeners; `event.from` waits on `cond`."""
+@dataclasses.dataclass
+class Ha:
+    """The lab's HA (xapi's Xapi_ha with xhad): on after `pool.enable_ha` in xapi, here from the start if `delay`."""
 
-    def __init__(self, name: str, credentials: tuple[str, str], admin: object | None, listeners: Listeners):
+    delay: float | None                 # seconds from the master's death to a new master; None: HA is off
+    due: float | None = None            # when (monotonic) the surviving hosts elect a new master
+
+    @property
+    def enabled(self) -> bool:
+        return self.delay is not None
+
+
+class Context:
+    """One pool: database, sessions, CA certificates, each host's dom0 and listeners; `event.from` waits on `cond`.
+
+    Each listener serves a view of it (`serving`) that knows its host, as xapi's __context knows localhost.
+    """
+
+    def __init__(self, name: str, credentials: tuple[str, str], admin: object | None, listeners: Listeners,
+                 *, ha_delay: float | None = None, on_master_change: Callable[[], None] = lambda: None):
         self.name = name
         self.credentials = credentials
         self.admin = admin                                # serves the `lab.*` verbs
         self.cond = threading.Condition(threading.RLock())
         self.store = Store()
-        self.sessions: set[str] = set()
-        self.epoch = 1                                    # bumped when xapi restarts: older tokens are lost
+        self.sessions: dict[str, str | None] = {}         # session -> the host it is local to (None: a pool session)
         self.dom0s: dict[str, Dom0] = {}
         self.guest_ips: dict[str, str | None] = {}
         self.ca_certs: dict[str, str] = {}
         self.listeners = listeners                        # opened as hosts join or recover, closed as they go
+        self.ha = Ha(ha_delay)
+        self.on_master_change = on_master_change          # told after pool.master changed (under the lock)
+        self.host: str | None = None                      # the host serving the call (see `serving`)
         self.pool_ref = self.store.create("pool", name_label=name)
+
+    def serving(self, host: str) -> Context:
+        """This pool as `host`'s listeners serve it: every container is shared, only `host` differs."""
+        view = copy.copy(self)
+        view.host = host
+        return view
 
     @contextlib.contextmanager
     def state(self) -> Iterator[None]:
@@ -76,6 +101,9 @@ class Context:
             return None
         dom0 = self.dom0s.get(host)
         return dom0.backend if dom0 is not None else None
+
+    def master_address(self) -> str:
+        return self.store.record("host", self.pool()["master"])["address"]
 
     def sdn_controller(self) -> dict[str, Any] | None:
         refs = self.store.refs("SDN_controller")
