@@ -175,9 +175,10 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
             created.append((pool, ref))
             for host_name, (pif_ref, pif) in sorted(pifs.items()):
                 if not pif["IP"]:
-                    say(f"warning: {pool}/{host_name}: {request.pif_device} has no IP, so XAPI cannot create its "
-                        "tunnel and the host stays out of this network; give that PIF an IP first "
-                        "(`xe pif-reconfigure-ip`) and recreate the network to include it")
+                    # XAPI answers TRANSPORT_PIF_NOT_CONFIGURED but keeps the tunnel and its unplugged access PIF.
+                    say(f"warning: {pool}/{host_name}: {request.pif_device} has no IP, so its tunnel stays "
+                        "unplugged and the host stays out of this network for now; once that PIF has an IP "
+                        "(`xe pif-reconfigure-ip`), the sdnctl daemon plugs the tunnel and the host joins")
                 try:
                     pools.call(pool, "tunnel.create", pif_ref, ref, request.encapsulation)
                 except XapiError as exc:

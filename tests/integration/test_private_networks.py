@@ -370,7 +370,7 @@ def test_plan_shows_pending_changes_and_changes_nothing(make_lab, make_daemon):
     assert port not in tunnel_ports(lab, "p1h1")
 
 
-def test_transport_pif_without_ip_makes_its_host_ineligible(eth1_mesh):
+def test_transport_pif_without_ip_makes_its_host_ineligible_until_it_has_one(eth1_mesh):
     lab, daemon, names, net_id = eth1_mesh
     session = xapi(lab)
     try:
@@ -387,6 +387,30 @@ def test_transport_pif_without_ip_makes_its_host_ineligible(eth1_mesh):
 
     wait_for(reported, what="status shows p1h3 ineligible")
     assert "INELIGIBLE" in run_cli("status", config=lab.config_path).stdout
+
+    # Created now, net2 gets p1h3's tunnel anyway (XAPI: TRANSPORT_PIF_NOT_CONFIGURED, access PIF left unplugged).
+    created = run_cli("network", "create", "--name", "net2", "--pool", "pool1", "--pif-device", "eth1",
+                      "--topology", "mesh", config=lab.config_path)
+    assert "p1h3: eth1 has no IP" in created.stdout and "daemon plugs the tunnel" in created.stdout
+    assert "recreate" not in created.stdout
+    net2 = network_id(lab, "net2")
+
+    def both(hosts):
+        first, second = (expected_ports(lab, n, hosts, "mesh", None, "eth1") for n in (net_id, net2))
+        return {name: first[name] | second[name] for name in hosts}
+
+    wait_for(lambda: converged(lab, {**both(names[:2]), "p1h3": {}}), what="net2 without p1h3")
+    session = xapi(lab)
+    try:
+        api = session.xenapi
+        api.PIF.reconfigure_ip(_pif(session, "p1h3", "eth1"), "Static", "198.18.1.3", "255.255.0.0", "", "")
+        wait_for(lambda: converged(lab, both(names)), what="p1h3 back in both networks once its PIF has an IP")
+        access = [ref for ref in api.network.get_PIFs(api.network.get_by_name_label("net2")[0])
+                  if api.PIF.get_host(ref) == api.host.get_by_name_label("p1h3")[0]]
+        assert [api.PIF.get_currently_attached(ref) for ref in access] == [True]
+        assert "plugged the tunnel access PIF of host p1h3" in daemon.log_text()   # the daemon did, not XAPI
+    finally:
+        session.xenapi.session.logout()
 
 
 def test_a_host_refusing_the_transaction_is_retried_while_others_converge(make_lab, make_daemon):
