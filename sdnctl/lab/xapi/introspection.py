@@ -12,8 +12,9 @@ from sdnctl.lab.xapi.schema import SCHEMA
 
 
 @api("system.listMethods", needs_session=False)
-def list_methods(ctx: Context) -> list[str]:
-    """Xapi's system.listMethods (both wires): every message, hand-written and generated, no session."""
+def list_methods(ctx: Context, session: Any = "") -> list[str]:
+    """Xapi's system.listMethods (both wires): every message, hand-written and generated. It needs no
+    session; the XenAPI SDK sends its own anyway, and xapi ignores it."""
     return sorted({*MESSAGES, *(name for cls in SCHEMA for name in generated_names(cls))})
 
 
