@@ -6,6 +6,8 @@ private-network uuid is shared by the network objects of every pool it spans.
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +19,26 @@ from sdnctl.core.model import ENCAPSULATIONS, IPSEC_OVERHEAD, KEY_PREFIX, MAX_KE
 from sdnctl.core.inventory import private_network_id
 from sdnctl.xapi.client import XapiClient
 
+log = logging.getLogger(__name__)
+
 Say = Callable[[str], None]
-CLI_TIMEOUT = 30.0  # seconds for each XAPI socket operation of a CLI command
+CLI_TIMEOUT = 30.0  # seconds for each XAPI read of a CLI command (connects: 5 s)
+
+
+def last_masters(config: Config) -> dict[str, str]:
+    """Where the daemon last found each pool's master (its status.json), so the CLI follows a failover too.
+
+    A file others may write is ignored: it would send the XAPI password wherever it says.
+    """
+    path = config.state_dir / "status.json"
+    try:
+        if path.stat().st_mode & 0o022:
+            log.warning("ignoring %s: writable by others; using the configured pool URLs", path)
+            return {}
+        pools = json.loads(path.read_text()).get("pools", [])
+        return {p["name"]: p["master_url"] for p in pools if isinstance(p.get("master_url"), str)}
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        return {}    # no daemon ran here yet: the configured URLs
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,9 @@ class Pools:
             raise ConfigError(f"unknown pool(s) {', '.join(unknown)}; {config.path} has: {', '.join(known) or 'none'}")
         self.clients: dict[str, XapiClient] = {
             n: XapiClient(known[n], timeout=CLI_TIMEOUT) for n in (names or known)}
+        for name, url in last_masters(config).items():
+            if name in self.clients:
+                self.clients[name].follow(url)
 
     def __enter__(self) -> Pools:
         try:

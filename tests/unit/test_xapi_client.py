@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import urllib.parse
 from collections.abc import Callable
@@ -315,3 +316,19 @@ async def test_a_restarted_xapi_is_resynced_before_the_next_long_poll_returns(po
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await watcher.close()
+
+
+def test_the_cli_tries_the_master_the_daemon_last_found_first(pool, tmp_path):
+    from sdnctl.config import Config
+    from sdnctl.networks import Pools
+
+    state = tmp_path / "state"
+    state.mkdir()
+    status = state / "status.json"
+    status.write_text(json.dumps({"pools": [{"name": "p", "master_url": pool.url(1)}]}))
+    status.chmod(0o644)
+    config = Config(path=tmp_path / "sdnctl.toml", cert_dir=tmp_path / "certs", state_dir=state,
+                    pools=(pool.config(),))
+    assert Pools(config).clients["p"].candidate_urls() == [pool.url(1), pool.url(0)]
+    status.chmod(0o666)     # anyone could point the CLI (and its password) elsewhere: ignored
+    assert Pools(config).clients["p"].candidate_urls() == [pool.url(0)]
