@@ -198,13 +198,15 @@ def _pool(args, pool_name: str | None = None, host_name: str | None = None) -> d
                    "see `sdnctl lab status`")
 
 
-def _live_addresses(pool: dict) -> list[str]:
-    """The pool's live hosts' addresses, the master's first: a dead (maybe silent) host is never asked."""
+def _live_addresses(pool: dict, target: str | None = None) -> list[str]:
+    """The pool's live hosts' addresses, the master's first and the verb's `target` last (a host being crashed
+    would not answer): a dead (maybe silent) host is never asked."""
     live = [h for h in pool["hosts"] if h.get("live", True)]
-    return [h["address"] for h in sorted(live, key=lambda h: h["name"] != pool["master"])]
+    order = sorted(live, key=lambda h: (h["name"] == target, h["name"] != pool["master"]))
+    return [h["address"] for h in order]
 
 
-def _admin(pool: dict, verb: str, *params):
+def _admin(pool: dict, verb: str, *params, target: str | None = None):
     """A `lab.<verb>` call; every live host of the pool serves them, whoever is master."""
     import ssl
     import urllib.parse
@@ -223,7 +225,7 @@ def _admin(pool: dict, verb: str, *params):
     context.verify_mode = ssl.CERT_NONE       # the simulator serves the lab's own self-signed certificates
     port = urllib.parse.urlsplit(pool["url"]).port
     errors = []
-    for address in _live_addresses(pool):
+    for address in _live_addresses(pool, target):
         url = f"https://{address}" + (f":{port}" if port else "")
         try:
             result = getattr(xmlrpc.client.ServerProxy(url, transport=Transport(context=context)).lab, verb)(*params)
@@ -237,26 +239,32 @@ def _admin(pool: dict, verb: str, *params):
 
 
 def _xapi_client(args, pool: dict):
-    """sdnctl's XAPI client for a lab pool, configured as the lab's daemon config says; it finds the master
-    among the pool's live hosts."""
+    """sdnctl's XAPI client for a lab pool, configured as the lab's daemon config says but starting at the
+    current master (the configured one may be dead, even silent), then the pool's live hosts."""
+    import dataclasses
+
     from sdnctl.config import load_config
     from sdnctl.lab.lab import read_state
     from sdnctl.xapi.client import XapiClient
 
     config = load_config(read_state(Path(args.root), args.octet)["config"])
-    return XapiClient(next(p for p in config.pools if p.name == pool["name"]),
-                      known_hosts=lambda: _live_addresses(pool))
+    configured = next(p for p in config.pools if p.name == pool["name"])
+    return XapiClient(dataclasses.replace(configured, url=pool["url"]), known_hosts=lambda: _live_addresses(pool))
 
 
 def cmd_host(args) -> int:
     """Scenario verbs on the running lab: join, eject, crash [--silent], recover, master changes."""
+    from sdnctl.errors import LabError
+
     pool = _pool(args, pool_name=args.target if args.verb == "join" else None,
                  host_name=None if args.verb == "join" else args.target)
     verb = "host_" + args.verb.replace("-", "_")
     if args.verb == "join":
         print(f"host {_admin(pool, verb)}: join done")
         return 0
-    _admin(pool, verb, *([args.target, args.silent] if args.verb == "crash" else [args.target]))
+    if args.silent and not [h for h in pool["hosts"] if h.get("live", True) and h["name"] != args.target]:
+        raise LabError(f"{args.target} is the only live host of {pool['name']}: nothing would answer for it")
+    _admin(pool, verb, *([args.target, args.silent] if args.verb == "crash" else [args.target]), target=args.target)
     print(f"host {args.target}: {args.verb}{' --silent' if args.silent else ''} done")
     return 0
 

@@ -63,7 +63,7 @@ class Lab:
         self.pools: dict[str, LabPool] = {}
         self.silenced: set[str] = set()                 # hosts crashed with `silent`
         self._state_lock = threading.Lock()
-        self._stopped = False
+        self._serving = False                           # the state file is written between up and down
 
     # --- life cycle ---------------------------------------------------------------------
     def up(self) -> None:
@@ -76,6 +76,7 @@ class Lab:
             for p in range(1, self.pool_count + 1):
                 self._start_pool(p)
             self.write_config()
+            self._serving = True
             self.write_state()
         except BaseException:
             self.down()
@@ -84,7 +85,7 @@ class Lab:
     def down(self) -> None:
         """Stop every simulator and switch, delete every namespace, nftables table and file the lab made."""
         with self._state_lock:
-            self._stopped = True
+            self._serving = False
         for pool in self.pools.values():
             pool.sim.stop()
         for pool in self.pools.values():
@@ -238,7 +239,7 @@ class Lab:
     def write_state(self) -> None:
         """The state file `lab status` reads; it follows crashes, recoveries and master changes."""
         with self._state_lock:
-            if not self._stopped:
+            if self._serving:
                 certs.write_private(self.state_path, json.dumps(self.status(), indent=2) + "\n")
 
     def write_config(self) -> None:

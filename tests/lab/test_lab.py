@@ -143,3 +143,29 @@ def test_lab_cli_scenario_verbs():
     finally:
         sdnctl("lab", "down", *common)
     assert lab_processes("sdnlab64") == []
+
+
+def test_lab_cli_verbs_follow_the_master():
+    """A silently crashed master, an emergency master change, then `vm` and `recover` through the CLI."""
+    common = ["--octet", "66", "--root", str(ROOT)]
+
+    def status() -> dict:
+        return json.loads(sdnctl("lab", "status", "--json", *common).stdout)["pools"][0]
+
+    try:
+        assert sdnctl("lab", "up", "--pools", "1", "--hosts", "3", *common).returncode == 0
+        crashed = sdnctl("lab", "host", "crash", "--silent", "p1h1", *common)
+        assert crashed.returncode == 0 and "crash --silent done" in crashed.stdout, crashed.stderr
+        assert [h["live"] for h in status()["hosts"]] == [False, True, True]
+        moved = sdnctl("lab", "host", "emergency-transition-to-master", "p1h2", *common)
+        assert moved.returncode == 0, moved.stderr
+        assert status()["master"] == "p1h2" and status()["url"].startswith("https://127.66.1.2")
+        created = sdnctl("lab", "vm", "--name", "g1", "--host", "p1h3", "--network",
+                         "Pool-wide network associated with eth0", *common)
+        assert created.returncode == 0 and "running on p1h3" in created.stdout, created.stderr
+        recovered = sdnctl("lab", "host", "recover", "p1h1", *common)
+        assert recovered.returncode == 0, recovered.stderr
+        assert status()["master"] == "p1h2" and all(h["live"] for h in status()["hosts"])
+    finally:
+        sdnctl("lab", "down", *common)
+    assert lab_processes("sdnlab66") == []
