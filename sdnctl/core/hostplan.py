@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sdnctl.core.features import supported_plan
 from sdnctl.core.flows import desired_flows
 from sdnctl.core.inventory import Inventory
 from sdnctl.core.model import FlowSpec, ObservedPort, PortPlan, VifPort
@@ -39,6 +40,8 @@ class ObservedHost:
     controllers: Mapping[str, str]         # bridge -> target of sdnctl's Controller row
     rstp_bridges: frozenset[str]
     vif_ports: tuple[VifPort, ...]
+    schema_version: str = ""
+    missing_columns: frozenset[str] = frozenset()   # optional columns the host's schema lacks
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class HostPlan:
 
     ports: PortPlan
     flows: Mapping[str, frozenset[FlowSpec]]   # bridge with sdnctl's Controller row -> its flows
+    notes: tuple[str, ...] = ()                # what the host's schema made the plan leave out, in words
 
     @property
     def empty(self) -> bool:
@@ -87,7 +91,8 @@ def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_
     ports = plan_ports(desired, observed.ports, bridges=observed.bridges, frozen_networks=frozen,
                        controllers=targets, observed_controllers=observed.controllers,
                        rstp=world.desired.rstp_bridges.get(host_uuid, ()), observed_rstp=observed.rstp_bridges)
+    ports, notes = supported_plan(ports, observed.schema_version, observed.missing_columns)
     wanted = desired_flows(world.inventory.vif_rules, world.inventory.network_rules, observed.vif_ports,
                            bridges=controlled)
     flows = {bridge: wanted.get(bridge, frozenset()) for bridge in observed.controllers}
-    return HostPlan(ports=ports, flows=flows)
+    return HostPlan(ports=ports, flows=flows, notes=notes)

@@ -30,7 +30,8 @@ def observe(switch: HostSwitch) -> ObservedHost:
     """What a connected switch holds, as the core plans with it."""
     return ObservedHost(address=switch.target.rsplit(":", 1)[0], bridges=frozenset(switch.bridges()),
                         ports=tuple(switch.owned_ports()), controllers=switch.controllers(),
-                        rstp_bridges=frozenset(switch.rstp_bridges()), vif_ports=tuple(switch.vif_ports()))
+                        rstp_bridges=frozenset(switch.rstp_bridges()), vif_ports=tuple(switch.vif_ports()),
+                        schema_version=switch.schema_version or "", missing_columns=switch.missing_columns)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class HostAgent:
         self.switch = switch
         self.dirty = asyncio.Event()
         self.error: str | None = None
+        self.notes: tuple[str, ...] = ()    # what the host's schema made its plan leave out
         self._links = links
         self._backoff = Backoff()
         self._try_again = 0
@@ -86,6 +88,10 @@ class HostAgent:
         """Plan; apply the port plan as one transaction; sync the flows, whether or not the transaction took."""
         world, observed = self._links.world(), observe(self.switch)
         plan = plan_host(self.host.uuid, world, observed, openflow_port=self._links.openflow_port)
+        if plan.notes != self.notes:
+            for note in plan.notes:
+                log.warning("%s: %s", self.host.name, note)
+            self.notes = plan.notes
         if plan.empty:
             self.error = None
             for action in tunnel_statuses(world, self.host.uuid, observed.ports):
@@ -177,6 +183,6 @@ class HostAgent:
             error=self._openflow_errors.get(bridge) or (channel.error(self._key(bridge)) if channel else None))
             for bridge, target in (sw.controllers() if connected else {}).items()}
         return HostView(name=sw.host_name, target=sw.target, connected=connected,
-                        error=self.error or sw.status_error(), openflow=openflow,
+                        error=self.error or sw.status_error() or "; ".join(self.notes) or None, openflow=openflow,
                         openflow_synced=self.openflow_synced(), stats=dict(sw.stats),
                         ports=tuple(sw.owned_ports()) if connected else ())

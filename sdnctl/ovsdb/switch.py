@@ -1,8 +1,8 @@
 """One host's OVSDB: a python-ovs IDL over pinned mutual TLS, driven on the asyncio loop (no thread).
 
 The IDL monitors only the columns the host's schema has: a missing optional column
-(`core.features.OPTIONAL_COLUMNS`) costs its feature, noted in `status_error()`; a missing
-required one keeps the host unconnected with an error saying which.
+(`core.features.OPTIONAL_COLUMNS`) costs its feature (the core plans without it and says so);
+a missing required one keeps the host unconnected with an error saying which.
 
 `Idl.wait()` and `Transaction.wait()` only call a poller's `fd_wait` / `timer_wait` /
 `immediate_wake`, so a recording poller maps them onto `loop.add_reader` / `add_writer` /
@@ -27,7 +27,7 @@ import ovs.timeval
 
 from sdnctl import retry
 from sdnctl.errors import OvsdbError
-from sdnctl.core.features import OPTIONAL_COLUMNS, RSTP, supported_plan
+from sdnctl.core.features import OPTIONAL_COLUMNS, RSTP
 from sdnctl.core.model import OWNER_CONTROLLER, OWNER_NETWORK, OWNER_REMOTE, ObservedPort, PortPlan, TunnelSpec, VifPort
 from sdnctl.ovsdb import tls
 
@@ -169,7 +169,6 @@ class HostSwitch:
         self._error_code: str | None = None
         self.schema_version: str | None = None
         self.missing_columns: frozenset[str] = frozenset()   # optional columns the host's schema lacks
-        self.degraded: tuple[str, ...] = ()                 # what the last plan had to leave out, in words
         self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0, "connects": 0,
                       "controllers_set": 0, "flows_added": 0, "flows_deleted": 0}
 
@@ -183,8 +182,8 @@ class HostSwitch:
         return bool(self.idl and self.idl.tables["Open_vSwitch"].rows)
 
     def status_error(self) -> str | None:
-        """Why the switch is not (yet) usable, or what its schema made sdnctl leave out, in words."""
-        return self.error or tls.last_error(self.target) or "; ".join(self.degraded) or None
+        """Why the switch is not (yet) usable, in words."""
+        return self.error or tls.last_error(self.target)
 
     @property
     def error_code(self) -> str | None:
@@ -298,16 +297,14 @@ class HostSwitch:
 
     # --- changing -----------------------------------------------------------------------
     async def apply(self, plan: PortPlan) -> None:
-        """Apply as ONE transaction what of `plan` the host's schema can hold (the rest goes to
-        `degraded`); raise OvsdbError if it does not commit."""
+        """Apply a plan as ONE transaction; raise OvsdbError if it does not commit, or asks for a
+        column the host's schema lacks (the core leaves those out: core.features.supported_plan)."""
         if not self.connected:
             raise OvsdbError(f"{self.host_name}: not connected to OVSDB ({self.status_error() or 'connecting'})",
                              code="NOT_CONNECTED")
-        plan, degraded = supported_plan(plan, self.schema_version or "?", self.missing_columns)
-        if degraded != self.degraded:
-            for note in degraded:
-                log.warning("%s: %s", self.host_name, note)
-            self.degraded = degraded
+        if plan.enable_rstp and RSTP in self.missing_columns:
+            raise OvsdbError(f"{self.host_name}: schema {self.schema_version} has no {RSTP}",
+                             code=SCHEMA_UNSUPPORTED)
         txn = ovs.db.idl.Transaction(self.idl)
         bridges = {row.name: row for row in self.idl.tables["Bridge"].rows.values()}
         ports = {row.name: row for row in self.idl.tables["Port"].rows.values()}

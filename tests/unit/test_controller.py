@@ -63,6 +63,7 @@ class FakeSwitch:
         self.host_uuid, self.host_name, self.target = uuid, name, f"{address}:{port}"
         self.connected, self.error_code, self.fail = True, None, False
         self.try_again = 0      # transactions to answer with python-ovs's "try again" first
+        self.schema_version, self.missing_columns = "8.3.0", frozenset()
         self.ports: dict[str, ObservedPort] = {}
         self.controller_rows: dict[str, str] = {}
         self.rstp: set[str] = set()
@@ -148,7 +149,7 @@ class Daemon:
     """A Controller with fakes, running in this event loop."""
 
     def __init__(self, tmp_path: Path, records: dict, *, failing: set[str] = frozenset(), vifs=None, try_again=0,
-                 silent_pools: dict[str, dict] | None = None):
+                 silent_pools: dict[str, dict] | None = None, missing: frozenset[str] = frozenset()):
         """`records` are pool-a's; `silent_pools` (name -> records) are pools whose XAPI never answers a call."""
         (tmp_path / "pw").write_text("secret\n")
         pools = {"pool-a": records} | (silent_pools or {})
@@ -164,6 +165,8 @@ class Daemon:
             switch = self.switches[uuid] = FakeSwitch(uuid, name, *args)
             switch.fail = uuid in failing
             switch.try_again = try_again
+            if missing:
+                switch.schema_version, switch.missing_columns = "7.0.0", missing
             switch.vifs = list((vifs or {}).get(uuid, ()))
             return switch
 
@@ -315,3 +318,16 @@ async def test_a_silent_pool_holds_back_no_other_pool(tmp_path):
         await asyncio.wait_for(d.controller.refresh(), timeout=5)   # a deadline: it awaits no XAPI call
         assert d.controller.hosts.get(H4) is None and set(d.switches) == {H1, H2}
         assert [c[0] for c in pool_b.calls] == ["pool.certificate_list"]     # one trust check, still in flight
+
+
+async def test_a_schema_without_rstp_gets_its_mesh_without_rstp_in_one_transaction_and_says_so(tmp_path):
+    from sdnctl.core.features import RSTP
+
+    async with Daemon(tmp_path, mesh_records(hosts=(H1, H2)), missing=frozenset({RSTP})) as d:
+        await wait_until(lambda: ports_of(d, H1) == {H2} and ports_of(d, H2) == {H1}, what="the mesh")
+        await wait_until(lambda: all(not a.dirty.is_set() for a in d.controller.hosts), what="idle agents")
+        await d.controller.refresh(wake_all=True)
+        await wait_until(lambda: all(not a.dirty.is_set() for a in d.controller.hosts), what="idle agents again")
+        # Without the core leaving RSTP out, every step would plan it again and never be done.
+        assert all(sw.rstp == set() and sw.stats["transactions"] == 1 for sw in d.switches.values())
+        assert "schema 7.0.0 has no Bridge.rstp_enable" in d.controller.status()["hosts"][H1]["error"]
