@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     up.add_argument("--netns", action="store_true",
                     help="data-plane mode: each host in its own network namespace on the netdev datapath, "
                          "eth1 on a shared underlay (198.18.POOL.HOST/16), VMs as namespaces")
-    _add_ha(up)
+    _add_host_options(up)
     options.add_lab(up)
     up.set_defaults(func=cmd_up)
 
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     serve.add_argument("--pools", type=int, default=1)
     serve.add_argument("--hosts", type=int, default=2)
     serve.add_argument("--netns", action="store_true")
-    _add_ha(serve)
+    _add_host_options(serve)
     options.add_lab(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -75,7 +75,13 @@ def register(subparsers) -> None:
     down.set_defaults(func=cmd_down)
 
 
-def _add_ha(parser) -> None:
+def _add_host_options(parser) -> None:
+    """--xcpng, --ha, --ha-delay: how the lab's hosts and pools behave (up and serve take the same)."""
+    from sdnctl.lab.ovshost import XCPNG_TLS
+
+    parser.add_argument("--xcpng", choices=sorted(XCPNG_TLS), default="8.3",
+                        help="the XCP-ng release whose OVS TLS settings the hosts run with (default %(default)s: "
+                             "static-RSA ciphers, TLS 1.2 only; 8.2: OpenSSL DEFAULT@SECLEVEL=2)")
     parser.add_argument("--ha", action="store_true",
                         help="XAPI HA: when a master dies, a live slave becomes master after --ha-delay")
     parser.add_argument("--ha-delay", type=float, default=30.0, metavar="S",
@@ -110,7 +116,8 @@ def cmd_up(args) -> int:
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     state_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "sdnctl.cli", "lab", "serve", "--pools", str(args.pools), "--hosts", str(args.hosts),
-           "--octet", str(args.octet), "--root", str(args.root), "--ha-delay", str(args.ha_delay)] + (
+           "--octet", str(args.octet), "--root", str(args.root), "--ha-delay", str(args.ha_delay),
+           "--xcpng", args.xcpng] + (
         ["--netns"] if args.netns else []) + (["--ha"] if args.ha else [])
     started = time.monotonic()
     with open(log_file, "w") as log:
@@ -144,7 +151,7 @@ def cmd_serve(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     lab = Lab(pools=args.pools, hosts=args.hosts, dataplane=args.netns, octet=args.octet, root=Path(args.root),
-              ha=args.ha, ha_delay=args.ha_delay)
+              ha=args.ha, ha_delay=args.ha_delay, xcpng=args.xcpng)
     lab.up()
     print(f"lab serving: {lab.state_path}", flush=True)
     try:

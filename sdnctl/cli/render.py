@@ -201,9 +201,9 @@ def lab_status(state: Mapping) -> str:
     lines = [f"config: {state['config']}", ""]
     lines += table(["POOL", "URL", "MASTER"], ([p["name"], p["url"], p["master"]] for p in state["pools"]))
     lines.append("")
-    lines += table(["POOL", "HOST", "ADDRESS", "UUID", "OVSDB", "NETNS"],
-                   ([p["name"], h["name"], h["address"], h["uuid"], h["ovsdb"], h["netns"]]
-                    for p in state["pools"] for h in p["hosts"]))
+    lines += table(["POOL", "HOST", "ADDRESS", "LIVE", "UUID", "OVSDB", "NETNS"],
+                   ([p["name"], h["name"], h["address"], {True: "yes", False: "NO"}.get(h.get("live")), h["uuid"],
+                     h["ovsdb"], h["netns"]] for p in state["pools"] for h in p["hosts"]))
     return "\n".join(lines)
 
 

@@ -4,6 +4,10 @@ In data-plane mode `ovs-vswitchd` lives in the host's namespace, so its OpenFlow
 (`pssl:PORT:127.O.P.H`) are out of the controller's reach. The lab listens on the same address
 and ports in the root namespace and splices each connection to the listener inside, so the
 controller reaches every host the same way in both modes. TLS passes through untouched.
+
+Which ports: whatever vswitchd listens on at that address inside the namespace, as its
+`/proc/net/tcp` shows, followed every MIRROR_INTERVAL, so a host may have any number of
+controlled bridges (each gets its own OpenFlow port).
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import os
 import socket
 import threading
 
-from sdnctl.errors import LabError
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 CHUNK = 65536
+MIRROR_INTERVAL = 0.2    # seconds between looks at the namespace's listening sockets
+TCP_LISTEN = "0A"
 
 
 def _setns(fd: int) -> None:
@@ -25,19 +30,49 @@ def _setns(fd: int) -> None:
         raise OSError(ctypes.get_errno(), "setns failed")
 
 
-def connect_in_namespace(netns: str, address: tuple[str, int], timeout: float = 5.0) -> socket.socket:
-    """A TCP connection made from inside `netns` (this thread enters it and comes back)."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-    try:
-        _setns(target)
+class _InNamespace:
+    """This thread inside `netns` for the `with` block (it comes back on exit)."""
+
+    def __init__(self, netns: str):
+        self.netns = netns
+
+    def __enter__(self) -> None:
+        self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{self.netns}", os.O_RDONLY)
         try:
-            return socket.create_connection(address, timeout=timeout)
+            _setns(target)
+        except OSError:
+            os.close(self._home)
+            raise
         finally:
-            _setns(home)
-    finally:
-        os.close(target)
-        os.close(home)
+            os.close(target)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            _setns(self._home)
+        finally:
+            os.close(self._home)
+
+
+def connect_in_namespace(netns: str, address: tuple[str, int], timeout: float = 5.0) -> socket.socket:
+    """A TCP connection made from inside `netns`."""
+    with _InNamespace(netns):
+        return socket.create_connection(address, timeout=timeout)
+
+
+def listening_ports(netns: str, address: str) -> set[int]:
+    """The TCP ports something listens on at `address` (IPv4) inside `netns`."""
+    want = socket.inet_aton(address)[::-1].hex().upper()   # /proc/net/tcp: little-endian hex
+    with _InNamespace(netns):
+        with open("/proc/thread-self/net/tcp") as table:
+            rows = table.read().splitlines()[1:]
+    ports = set()
+    for row in rows:
+        local, state = row.split()[1], row.split()[3]
+        host, port = local.split(":")
+        if state == TCP_LISTEN and host == want:
+            ports.add(int(port, 16))
+    return ports
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
@@ -55,26 +90,44 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
 
 
 class NamespaceForwarder:
-    """Listens on (address, each port) in the root namespace; each connection goes to the same
-    (address, port) inside `netns`."""
+    """Listens in the root namespace on (address, every port vswitchd listens on at that address
+    inside `netns`); each connection goes to the same (address, port) inside."""
 
-    def __init__(self, netns: str, address: str, ports: range):
+    def __init__(self, netns: str, address: str):
         self.netns = netns
         self.address = address
-        self.ports = ports
-        self._listeners: list[socket.socket] = []
+        self._listeners: dict[int, socket.socket] = {}
+        self._lock = threading.Lock()      # the mirror thread and stop() both change _listeners
         self._stopped = threading.Event()
 
+    @property
+    def ports(self) -> set[int]:
+        return set(self._listeners)
+
     def start(self) -> None:
-        try:
-            for port in self.ports:
+        threading.Thread(target=self._mirror, daemon=True, name=f"forward-{self.netns}").start()
+
+    def _mirror(self) -> None:
+        while not self._stopped.wait(MIRROR_INTERVAL):
+            try:
+                wanted = listening_ports(self.netns, self.address)
+            except OSError:
+                continue        # the namespace is being torn down or rebuilt
+            with self._lock:
+                if not self._stopped.is_set():
+                    self._follow(wanted)
+
+    def _follow(self, wanted: set[int]) -> None:
+        for port in sorted(set(self._listeners) - wanted):
+            self._close(self._listeners.pop(port))
+        for port in sorted(wanted - set(self._listeners)):
+            try:
                 listener = socket.create_server((self.address, port), reuse_port=False)
-                self._listeners.append(listener)
-                threading.Thread(target=self._accept, args=(listener, port), daemon=True,
-                                 name=f"forward-{self.netns}-{port}").start()
-        except OSError as exc:
-            self.stop()
-            raise LabError(f"cannot forward {self.address}:{port} into {self.netns}: {exc}") from exc
+            except OSError:
+                continue    # tried again on the next look
+            self._listeners[port] = listener
+            threading.Thread(target=self._accept, args=(listener, port), daemon=True,
+                             name=f"forward-{self.netns}-{port}").start()
 
     def _accept(self, listener: socket.socket, port: int) -> None:
         while not self._stopped.is_set():
@@ -96,12 +149,17 @@ class NamespaceForwarder:
         client.close()
         inside.close()
 
+    @staticmethod
+    def _close(listener: socket.socket) -> None:
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        listener.close()
+
     def stop(self) -> None:
-        self._stopped.set()
-        for listener in self._listeners:
-            try:
-                listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            listener.close()
-        self._listeners.clear()
+        with self._lock:
+            self._stopped.set()
+            for listener in self._listeners.values():
+                self._close(listener)
+            self._listeners.clear()

@@ -45,8 +45,9 @@ class Lab:
 
     def __init__(self, *, pools: int = 1, hosts: int = 2, dataplane: bool = False, octet: int = 0,
                  root: Path = DEFAULT_ROOT, http_port: int = 80, https_port: int = 443, ha: bool = False,
-                 ha_delay: float = HA_DELAY):
-        """`ha`: as with XAPI's HA, a live slave becomes master `ha_delay` seconds after the master dies."""
+                 ha_delay: float = HA_DELAY, xcpng: str = "8.3"):
+        """`ha`: as with XAPI's HA, a live slave becomes master `ha_delay` seconds after the master dies.
+        `xcpng`: the XCP-ng release whose OVS TLS settings every host runs with (8.3 or 8.2)."""
         if not 0 <= octet <= 255 or not 1 <= pools <= 250 or not 1 <= hosts <= 200:
             raise LabError("need 1-250 pools, 1-200 hosts per pool and an octet of 0-255")
         if ha_delay < 0:
@@ -54,6 +55,7 @@ class Lab:
         self.pool_count = pools
         self.hosts_per_pool = hosts
         self.dataplane = dataplane
+        self.xcpng = xcpng
         self.octet = octet
         self.tag = f"sdnlab{octet}"
         self.dir = root / self.tag
@@ -112,7 +114,8 @@ class Lab:
         name = f"p{pool.index}h{h}"
         address = f"127.{self.octet}.{pool.index}.{h}"
         pif_ips = {"eth0": address, "eth1": f"198.18.{pool.index}.{h}"}
-        host = OvsHost(name, address, self.dir / name, tag=self.tag, dataplane=self.dataplane, pif_ips=pif_ips)
+        host = OvsHost(name, address, self.dir / name, tag=self.tag, dataplane=self.dataplane, pif_ips=pif_ips,
+                       xcpng=self.xcpng)
         host.start()
         pool.hosts[name] = host
         pool.host_refs[name] = pool.sim.add_host(host, name=name, address=address, pifs=pif_ips, master=master)
@@ -213,6 +216,7 @@ class Lab:
             "config": str(self.config_path),
             "tag": self.tag,
             "dataplane": self.dataplane,
+            "xcpng": self.xcpng,
             "ha_delay": self.ha_delay,
             "pools": [
                 {

@@ -39,7 +39,6 @@ XCPNG_TLS = {
     "8.2": ("--ssl-ciphers=DEFAULT@SECLEVEL=2",),
 }
 OVSDB_PORT = 6640
-OPENFLOW_PORTS = range(6653, 6661)  # sdnctl gives each controlled bridge of a host one of these
 UNDERLAY_PREFIX_LEN = 16
 STOP_TIMEOUT = 5.0
 DEVICE_WAIT = 10.0
@@ -118,7 +117,7 @@ class OvsHost:
         self._start_vswitchd()
         if self.dataplane and self._forwarder is None:
             # vswitchd's OpenFlow listeners live in the namespace: make them reachable like OVSDB's.
-            self._forwarder = NamespaceForwarder(self.netns, self.address, OPENFLOW_PORTS)
+            self._forwarder = NamespaceForwarder(self.netns, self.address)
             self._forwarder.start()
 
     def _create_nics(self) -> None:

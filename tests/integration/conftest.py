@@ -47,9 +47,10 @@ def make_lab():
     """Start labs on loopback addresses no concurrent run uses; each is torn down, even when the test fails."""
     labs: list[tuple[Lab, Path]] = []
 
-    def start(pools: int = 1, hosts: int = 3, dataplane: bool = False) -> Lab:
+    def start(pools: int = 1, hosts: int = 3, dataplane: bool = False, **options) -> Lab:
+        """`options` go to Lab: xcpng, ha, ha_delay."""
         octet, claim = _claim_octet()
-        lab = Lab(pools=pools, hosts=hosts, dataplane=dataplane, octet=octet, root=ROOT)
+        lab = Lab(pools=pools, hosts=hosts, dataplane=dataplane, octet=octet, root=ROOT, **options)
         labs.append((lab, claim))
         lab.up()
         return lab

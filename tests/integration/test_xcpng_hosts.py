@@ -31,15 +31,6 @@ NOW = datetime.datetime.now(datetime.timezone.utc)
 NET = "0a1b2c3d-0000-4000-8000-000000000001"
 
 
-def as_xcpng(lab, version: str) -> None:
-    """Restart every host's daemons with that XCP-ng version's TLS options (same database)."""
-    for pool in lab.pools.values():
-        for host in pool.hosts.values():
-            host.stop()
-            host.xcpng = version
-            host.start()
-
-
 def negotiated(address: str, port: int, pinned_pem: str, paths: certs.ControllerCerts) -> tuple[str, str]:
     """(protocol, suite) of a fresh sdnctl handshake with a host's listener."""
     ctx = pinned_client_context(pinned_pem, str(paths.client_cert), str(paths.client_key))
@@ -52,9 +43,8 @@ def negotiated(address: str, port: int, pinned_pem: str, paths: certs.Controller
     ("8.2", {"ovsdb": ("TLSv1.3", "TLS_AES_256_GCM_SHA384"), "openflow": ("TLSv1.3", "TLS_AES_256_GCM_SHA384")}),
 ], ids=["xcpng-8.3", "xcpng-8.2"])
 def test_the_daemon_converges_on_xcpng_hosts(make_lab, make_daemon, version, expected):
-    lab = make_lab(pools=1, hosts=2)
-    if version != "8.3":
-        as_xcpng(lab, version)
+    lab = make_lab(pools=1, hosts=2, xcpng=version)
+    assert lab.status()["xcpng"] == version
     daemon = make_daemon(lab)
     run_cli("network", "create", "--name", "net1", "--pool", "pool1", "--pif-device", "eth0",
             "--encapsulation", "vxlan", "--topology", "mesh", config=lab.config_path)

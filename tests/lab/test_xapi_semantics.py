@@ -87,6 +87,24 @@ def test_session_get_this_host(pool):
         ["HANDLE_INVALID", "session", "OpaqueRef:nope"]
 
 
+def test_event_from_counts_every_class(pool):
+    """Xapi_event.from: valid_ref_counts counts the objects of every table, whatever was subscribed."""
+    x = pool.login().xenapi
+    result = x.event_from(["network"], "", 0.0)
+    counts = {cls: int(n) for cls, n in result["valid_ref_counts"].items()}
+    assert counts["host"] == len(x.host.get_all()) and counts["network"] == len(x.network.get_all())
+    assert counts["vm"] == len(x.VM.get_all()) and set(counts) >= {"pif", "tunnel", "vif", "task", "pool"}
+
+
+def test_a_template_cannot_start(pool):
+    """Xapi_vm_lifecycle.check_template: VM_IS_TEMPLATE [vm; operation]."""
+    x = pool.login().xenapi
+    template = pool.sim.create_vm("a template")
+    x.VM.set_is_a_template(template, True)
+    assert failure(x.VM.start, template, False, False) == ["VM_IS_TEMPLATE", template, "start"]
+    assert failure(x.VM.start_on, template, pool.hosts[0], False, False) == ["VM_IS_TEMPLATE", template, "start_on"]
+
+
 # --- records -------------------------------------------------------------------------------------
 def test_records_carry_every_datamodel_field_with_its_default(pool):
     """ocaml/idl/datamodel*.ml: every field of each class, with xapi's defaults; getters for all."""

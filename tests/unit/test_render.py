@@ -72,7 +72,8 @@ TRUST = [PoolTrust("pool1", installed=True, fingerprint="aabbcc"), PoolTrust("po
 
 LAB = {"config": "/run/sdnctl-lab/sdnlab77/controller/sdnctl.toml", "pools": [
     {"name": "pool1", "url": "https://127.77.1.1", "username": "root", "password": "secret", "master": "p1h1",
-     "hosts": [{"uuid": "h-1", "name": "p1h1", "address": "127.77.1.1", "ovsdb": "unix:/r/p1h1/db.sock", "netns": None},
+     "hosts": [{"uuid": "h-1", "name": "p1h1", "address": "127.77.1.1", "ovsdb": "unix:/r/p1h1/db.sock", "netns": None,
+                "live": False},
                {"uuid": "h-2", "name": "p1h2", "address": "127.77.1.2", "ovsdb": "unix:/r/p1h2/db.sock",
                 "netns": "sdnlab77-p1h2"}]}]}
 

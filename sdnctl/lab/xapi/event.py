@@ -27,7 +27,8 @@ def from_(ctx: Context, call: Call, classes: Any, token: Any, timeout: Any) -> d
             raise Abandoned()
         ctx.cond.wait(deadline - time.monotonic())
         session.check(ctx, call.session)
-    return {"events": events, "valid_ref_counts": {}, "token": _token(ctx.store.generation)}
+    # Xapi_event.from: valid_ref_counts counts every table, not only the classes asked for.
+    return {"events": events, "valid_ref_counts": ctx.store.ref_counts(), "token": _token(ctx.store.generation)}
 
 
 @api("event.inject")

@@ -167,7 +167,9 @@ def _xmlrpc_value(value: Any) -> Any:
         return {k: _xmlrpc_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_xmlrpc_value(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, (bool, Int32)):
+    if isinstance(value, Int32):
+        return int(value)           # the marshaller knows int itself, not its subclasses
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
 

@@ -9,12 +9,13 @@ from sdnctl.lab.xapi.context import Context
 from sdnctl.lab.xapi.errors import XapiFailure
 from sdnctl.lab.xapi.messages import api
 from sdnctl.lab.xapi.schema import NULL_REF, coerce
-from sdnctl.lab.xapi.vm_lifecycle import assert_power_state_in, update_allowed_operations
+from sdnctl.lab.xapi.vm_lifecycle import assert_not_template, assert_power_state_in, update_allowed_operations
 
 
 @api("VM.start")
 def start(ctx: Context, vm: Any, start_paused: Any, force: Any) -> None:
     """Xapi_vm.start: on the master if it can, else the first live, enabled host."""
+    assert_not_template(ctx, vm, "start")
     assert_power_state_in(ctx, vm, "Halted")
     candidates = [ctx.pool()["master"], *ctx.store.refs("host")]
     host = next((h for h in candidates if ctx.is_live(h) and ctx.store.record("host", h)["enabled"]), None)
@@ -25,6 +26,7 @@ def start(ctx: Context, vm: Any, start_paused: Any, force: Any) -> None:
 
 @api("VM.start_on")
 def start_on(ctx: Context, vm: Any, host: Any, start_paused: Any, force: Any) -> None:
+    assert_not_template(ctx, vm, "start_on")
     assert_power_state_in(ctx, vm, "Halted")
     if not ctx.store.record("host", host)["enabled"]:
         raise XapiFailure("HOST_DISABLED", host)

@@ -18,6 +18,15 @@ def assert_power_state_in(ctx: Context, vm: Any, *allowed: str) -> dict[str, Any
     return record
 
 
+def assert_not_template(ctx: Context, vm: Any, op: str) -> None:
+    """Xapi_vm_lifecycle.check_template and check_snapshot: a template or a snapshot cannot be started."""
+    record = ctx.store.record("VM", vm)
+    if record["is_a_template"]:
+        raise XapiFailure("VM_IS_TEMPLATE", vm, op)
+    if record["is_a_snapshot"]:
+        raise XapiFailure("VM_IS_SNAPSHOT", vm, op)
+
+
 # The operations of the lab's own VM messages each power state allows (Xapi_vm_lifecycle.allowed_power_states).
 _ALLOWED = {"Halted": ["start", "start_on", "destroy"],
             "Running": ["clean_shutdown", "hard_shutdown", "pool_migrate"], "Paused": ["hard_shutdown"]}
