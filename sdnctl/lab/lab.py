@@ -45,17 +45,21 @@ class Lab:
 
     def __init__(self, *, pools: int = 1, hosts: int = 2, dataplane: bool = False, octet: int = 0,
                  root: Path = DEFAULT_ROOT, http_port: int = 80, https_port: int = 443, ha: bool = False,
-                 ha_delay: float = HA_DELAY, xcpng: str = "8.3"):
+                 ha_delay: float = HA_DELAY, xcpng: str = "8.3", nics: int = 1):
         """`ha`: as with XAPI's HA, a live slave becomes master `ha_delay` seconds after the master dies.
-        `xcpng`: the XCP-ng release whose OVS TLS settings every host runs with (8.3 or 8.2)."""
+        `xcpng`: the XCP-ng release whose OVS TLS settings every host runs with (8.3 or 8.2).
+        `nics`: NICs per host on the underlay besides eth0 (eth1 has an IP; eth2... none, e.g. to bond)."""
         if not 0 <= octet <= 255 or not 1 <= pools <= 250 or not 1 <= hosts <= 200:
             raise LabError("need 1-250 pools, 1-200 hosts per pool and an octet of 0-255")
+        if not 1 <= nics <= 8:
+            raise LabError(f"a lab host has 1-8 underlay NICs, not {nics}")
         if ha_delay < 0:
             raise LabError(f"the HA delay must be 0 s or more, not {ha_delay}")
         self.pool_count = pools
         self.hosts_per_pool = hosts
         self.dataplane = dataplane
         self.xcpng = xcpng
+        self.nics = nics
         self.octet = octet
         self.tag = f"sdnlab{octet}"
         self.dir = root / self.tag
@@ -113,7 +117,8 @@ class Lab:
         pool.next_host += 1
         name = f"p{pool.index}h{h}"
         address = f"127.{self.octet}.{pool.index}.{h}"
-        pif_ips = {"eth0": address, "eth1": f"198.18.{pool.index}.{h}"}
+        pif_ips: dict[str, str | None] = {"eth0": address, "eth1": f"198.18.{pool.index}.{h}"}
+        pif_ips |= {f"eth{n}": None for n in range(2, self.nics + 1)}
         host = OvsHost(name, address, self.dir / name, tag=self.tag, dataplane=self.dataplane, pif_ips=pif_ips,
                        xcpng=self.xcpng)
         host.start()

@@ -69,6 +69,7 @@ class OvsHost:
         self.tag = tag
         self.dataplane = dataplane
         self.pif_ips = dict(pif_ips)
+        self.bridge_ips: dict[str, str | None] = {}       # bond masters' and VLAN PIFs' addresses, by bridge
         self.netns = f"{tag}-{name}" if dataplane else None
         self.xcpng = xcpng
         self.schema = schema or SCHEMA
@@ -121,11 +122,13 @@ class OvsHost:
             self._forwarder.start()
 
     def _create_nics(self) -> None:
-        """eth1 on the shared underlay segment; eth0 a lone veth (management stays on loopback)."""
+        """eth1, eth2... on the shared underlay segment; eth0 a lone veth (management stays on loopback)."""
         netns.add_namespace(self.netns)
-        if not netns.link_exists(self.netns, "eth1"):
-            netns.add_veth(self.netns, "eth1", segment_netns(self.tag), underlay_port(self.name))
-            netns.enslave(segment_netns(self.tag), underlay_port(self.name), SEGMENT_BRIDGE)
+        for nic in sorted(d for d in self.pif_ips if d != "eth0"):
+            if not netns.link_exists(self.netns, nic):
+                port = underlay_port(self.name, nic)
+                netns.add_veth(self.netns, nic, segment_netns(self.tag), port)
+                netns.enslave(segment_netns(self.tag), port, SEGMENT_BRIDGE)
         if not netns.link_exists(self.netns, "eth0"):
             netns.add_veth(self.netns, "eth0", self.netns, "eth0-wire")
 
@@ -208,23 +211,40 @@ class OvsHost:
         nic = physical_device(bridge)
         if nic:
             args += ["--", "--may-exist", "add-port", bridge, nic]
-        if self.dataplane:
-            self.vsctl(*args)
-            self._assign_underlay(bridge)
-        else:
-            self.vsctl("--no-wait", *args)
+        self._add_bridge(bridge, args)
 
-    def _assign_underlay(self, bridge: str) -> None:
-        """Put a NIC's IP on its bridge's internal port, where the netdev datapath expects it."""
-        nic = physical_device(bridge)
-        if nic is None or nic == "eth0" or not self.pif_ips.get(nic):
+    def ensure_bond(self, bridge: str, network_uuid: str, bond: str, members: list[str], mode: str) -> None:
+        """A bond master's bridge: xcp-networkd's `ovs-vsctl add-bond BRIDGE bond0 eth1 eth2` with the mode."""
+        modes = {"lacp": ["bond_mode=balance-tcp", "lacp=active"]}.get(mode, [f"bond_mode={mode}"])
+        self._add_bridge(bridge, ["--", "--may-exist", "add-br", bridge,
+                                  "--", "set", "Bridge", bridge, f"datapath_type={self.datapath_type}",
+                                  f"external_ids:xs-network-uuids={network_uuid}",
+                                  "--", "--may-exist", "add-bond", bridge, bond, *members, *modes,
+                                  "other_config:bond-detect-mode=carrier"])
+
+    def ensure_vlan_bridge(self, bridge: str, network_uuid: str, parent: str, tag: int) -> None:
+        """A VLAN PIF's bridge: a fake bridge on its tagged PIF's bridge (`ovs-vsctl add-br xapiN PARENT TAG`)."""
+        self._add_bridge(bridge, ["--", "--may-exist", "add-br", bridge, parent, str(tag),
+                                  "--", "br-set-external-id", bridge, "xs-network-uuids", network_uuid])
+
+    def _add_bridge(self, bridge: str, args: list[str]) -> None:
+        if not self.dataplane:
+            self.vsctl("--no-wait", *args)
             return
+        self.vsctl(*args)
+        nic = physical_device(bridge)
+        ip = self.pif_ips.get(nic) if nic and nic != "eth0" else self.bridge_ips.get(bridge)
+        if ip:
+            self._assign_underlay(bridge, ip)
+
+    def _assign_underlay(self, bridge: str, ip: str) -> None:
+        """Put a transport IP on its bridge's internal port, where the netdev datapath expects it."""
         deadline = time.monotonic() + DEVICE_WAIT
         while not netns.link_exists(self.netns, bridge):
             if time.monotonic() > deadline:
                 raise LabError(f"{self.name}: bridge {bridge} has no device after {DEVICE_WAIT}s")
             time.sleep(0.05)
-        netns.set_address(self.netns, bridge, f"{self.pif_ips[nic]}/{UNDERLAY_PREFIX_LEN}")
+        netns.set_address(self.netns, bridge, f"{ip}/{UNDERLAY_PREFIX_LEN}")
 
     def remove_bridge(self, bridge: str) -> None:
         self.vsctl("--no-wait", "--if-exists", "del-br", bridge)
@@ -270,6 +290,12 @@ class OvsHost:
             if netns.link_exists(self.netns, bridge):
                 netns.set_address(self.netns, bridge, f"{ip}/{UNDERLAY_PREFIX_LEN}" if ip else None)
 
+    def set_bridge_ip(self, bridge: str, ip: str | None) -> None:
+        """PIF.reconfigure_ip of a bond master or VLAN PIF: the address of its bridge's internal port."""
+        self.bridge_ips[bridge] = ip
+        if self.dataplane and netns.link_exists(self.netns, bridge):
+            netns.set_address(self.netns, bridge, f"{ip}/{UNDERLAY_PREFIX_LEN}" if ip else None)
+
 
 SEGMENT_BRIDGE = "seg"
 
@@ -279,8 +305,9 @@ def segment_netns(tag: str) -> str:
     return f"{tag}-seg"
 
 
-def underlay_port(host_name: str) -> str:
-    return f"u-{host_name}"[:15]
+def underlay_port(host_name: str, nic: str = "eth1") -> str:
+    """The segment's end of a host NIC's veth: `u-p1h1` for eth1, `u-p1h1-2` for eth2."""
+    return (f"u-{host_name}" if nic == "eth1" else f"u-{host_name}-{nic.removeprefix('eth')}")[:15]
 
 
 def create_segment(tag: str) -> None:

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 # Every verb module registers its messages when imported.
-from sdnctl.lab.xapi import (certificate, event, host, introspection, network, pif, plugin,  # noqa: F401
-                             pool, sdn_controller, session, task, tunnel, vif, vm)
+from sdnctl.lab.xapi import (bond, certificate, event, host, introspection, network, pif,  # noqa: F401
+                             plugin, pool, sdn_controller, session, task, tunnel, vif, vlan, vm)
 from sdnctl.lab.xapi.context import Context
 from sdnctl.lab.xapi.db_actions import generated
 from sdnctl.lab.xapi.errors import Abandoned, XapiFailure

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sdnctl.lab.xapi.context import Context
+from sdnctl.lab.xapi.schema import NULL_REF
 
 SDN_CA_NAME = "sdn-controller-ca.pem"       # the pool CA certificate the pssl listener trusts
 
@@ -21,6 +22,9 @@ class SwitchBackend(Protocol):
     key_path: str | Path
 
     def ensure_bridge(self, bridge: str, network_uuid: str) -> None: ...
+    def ensure_bond(self, bridge: str, network_uuid: str, bond: str, members: list[str], mode: str) -> None: ...
+    def ensure_vlan_bridge(self, bridge: str, network_uuid: str, parent: str, tag: int) -> None: ...
+    def set_bridge_ip(self, bridge: str, ip: str | None) -> None: ...
     def remove_bridge(self, bridge: str) -> None: ...
     def add_vif(self, bridge: str, port: str, *, vif_uuid: str, vm_uuid: str, network_uuid: str, mac: str,
                 guest_ip: str | None) -> None: ...
@@ -39,9 +43,23 @@ def vif_port(domid: str, device: str) -> str:
 
 
 def ensure_bridge(ctx: Context, host: str, network: str) -> None:
+    """The network's bridge as the host's PIF on it needs it: an OVS bond port for a bond master
+    (`ovs-vsctl add-bond`), a fake bridge `add-br BRIDGE PARENT TAG` for a VLAN PIF, else a bridge
+    (with its NIC on `xenbrN`). A bond master's or VLAN PIF's IP sits on that bridge's internal port."""
     switch = ctx.switch(host)
-    if switch is not None:
-        net = ctx.store.record("network", network)
+    if switch is None:
+        return
+    net = ctx.store.record("network", network)
+    pif = next(iter(ctx.records("PIF", host=host, network=network)), None)
+    if pif is not None and pif["bond_master_of"]:
+        bond = ctx.store.record("Bond", pif["bond_master_of"][0])
+        members = sorted(ctx.store.record("PIF", slave)["device"] for slave in bond["slaves"])
+        switch.ensure_bond(net["bridge"], net["uuid"], pif["device"], members, bond["mode"])
+    elif pif is not None and pif["VLAN_master_of"] != NULL_REF:
+        vlan = ctx.store.record("VLAN", pif["VLAN_master_of"])
+        parent = ctx.store.record("network", ctx.store.record("PIF", vlan["tagged_PIF"])["network"])
+        switch.ensure_vlan_bridge(net["bridge"], net["uuid"], parent["bridge"], vlan["tag"])
+    else:
         switch.ensure_bridge(net["bridge"], net["uuid"])
 
 
@@ -62,7 +80,7 @@ def add_vif_port(ctx: Context, vif: dict[str, Any], vm: dict[str, Any]) -> None:
     switch = ctx.switch(vm["resident_on"])
     if switch is not None:
         net = ctx.store.record("network", vif["network"])
-        switch.ensure_bridge(net["bridge"], net["uuid"])
+        ensure_bridge(ctx, vm["resident_on"], vif["network"])
         switch.add_vif(net["bridge"], vif_port(vm["domid"], vif["device"]), vif_uuid=vif["uuid"],
                        vm_uuid=vm["uuid"], network_uuid=net["uuid"], mac=vif["MAC"],
                        guest_ip=ctx.guest_ips.get(vif["VM"]))
@@ -76,9 +94,15 @@ def remove_vif_port(ctx: Context, vif: dict[str, Any], vm: dict[str, Any]) -> No
 
 
 def set_transport_ip(ctx: Context, pif: dict[str, Any], ip: str | None) -> None:
+    """A PIF's address on the host: a NIC's on its `xenbrN`, a bond master's or VLAN PIF's on its network's
+    bridge (OVS's internal port, where the netdev datapath routes tunnels from)."""
     switch = ctx.switch(pif["host"])
-    if switch is not None:
+    if switch is None:
+        return
+    if pif["physical"]:
         switch.set_transport_ip(pif["device"], ip)
+    else:
+        switch.set_bridge_ip(ctx.store.record("network", pif["network"])["bridge"], ip)
 
 
 def update_vswitch_controller(ctx: Context, host: str) -> None:

@@ -8,7 +8,7 @@ from sdnctl.lab.xapi import network, networkd
 from sdnctl.lab.xapi.context import Context
 from sdnctl.lab.xapi.errors import XapiFailure
 from sdnctl.lab.xapi.messages import api
-from sdnctl.lab.xapi.schema import assert_ipv4, coerce, random_mac
+from sdnctl.lab.xapi.schema import NULL_REF, assert_ipv4, coerce, random_mac
 
 _MODES = {"none": "None", "dhcp": "DHCP", "static": "Static"}
 
@@ -17,6 +17,8 @@ _MODES = {"none": "None", "dhcp": "DHCP", "static": "Static"}
 def plug(ctx: Context, pif: Any) -> None:
     """Xapi_pif.plug: a tunnel access PIF needs its transport PIF configured, and brings it up first."""
     record = ctx.store.record("PIF", pif)
+    if record["bond_slave_of"] != NULL_REF:
+        raise XapiFailure("CANNOT_PLUG_BOND_SLAVE", pif)
     for tunnel in record["tunnel_access_PIF_of"][:1]:
         transport = ctx.store.record("tunnel", tunnel)["transport_PIF"]
         if ctx.store.record("PIF", transport)["ip_configuration_mode"] == "None":
@@ -76,14 +78,18 @@ def reconfigure_ip(ctx: Context, pif: Any, mode: Any, IP: Any, netmask: Any, gat
 
 
 def bring_up(ctx: Context, pif: str) -> None:
-    """Xapi_pif.plug (Nm.bring_pif_up): a tunnel's transport PIF first, then the bridge on the host."""
+    """Xapi_pif.plug (Nm.bring_pif_up): a tunnel's transport PIF or a VLAN's tagged PIF first, then the
+    bridge on the host; a PIF made with MTU -1 (a bond master) takes its network's."""
     record = ctx.store.record("PIF", pif)
     if record["currently_attached"]:
         return
     ctx.assert_live(record["host"])
     for tunnel in record["tunnel_access_PIF_of"]:
         bring_up(ctx, ctx.store.record("tunnel", tunnel)["transport_PIF"])
-    ctx.store.update(pif, currently_attached=True)
+    if record["VLAN_master_of"] != NULL_REF:
+        bring_up(ctx, ctx.store.record("VLAN", record["VLAN_master_of"])["tagged_PIF"])
+    mtu = record["MTU"] if record["MTU"] > 0 else ctx.store.record("network", record["network"])["MTU"]
+    ctx.store.update(pif, currently_attached=True, MTU=mtu)
     networkd.ensure_bridge(ctx, record["host"], record["network"])
 
 
@@ -96,6 +102,38 @@ def bring_down(ctx: Context, pif: str) -> None:
         bring_down(ctx, ctx.store.record("tunnel", tunnel)["access_PIF"])
     ctx.store.update(pif, currently_attached=False)
     networkd.release_bridge(ctx, record["host"], record["network"])
+
+
+def topology(ctx: Context, pif: str) -> list[dict[str, Any]]:
+    """Xapi_pif_helpers.get_pif_topo: the PIF, then what it rides on (a tunnel's transport PIF, a VLAN's
+    tagged PIF) down to a physical PIF or a bond master."""
+    record = ctx.store.record("PIF", pif)
+    if record["tunnel_access_PIF_of"]:
+        below = ctx.store.record("tunnel", record["tunnel_access_PIF_of"][0])["transport_PIF"]
+    elif record["VLAN_master_of"] != NULL_REF:
+        below = ctx.store.record("VLAN", record["VLAN_master_of"])["tagged_PIF"]
+    else:
+        return [record]
+    return [record, *topology(ctx, below)]
+
+
+def is_bond_slave(record: dict[str, Any]) -> bool:
+    return record["bond_slave_of"] != NULL_REF
+
+
+def assert_no_other_local_pifs(ctx: Context, host: str, network: str) -> None:
+    """Xapi_pif.assert_no_other_local_pifs: a network has at most one PIF per host."""
+    for other in ctx.store.record("network", network)["PIFs"]:
+        if ctx.store.record("PIF", other)["host"] == host:
+            raise XapiFailure("NETWORK_ALREADY_CONNECTED", host, other)
+
+
+def assert_managed(ctx: Context, network: str, pif: str) -> None:
+    """Xapi_network.assert_network_is_managed and Xapi_pif_helpers.assert_pif_is_managed."""
+    if not ctx.store.record("network", network)["managed"]:
+        raise XapiFailure("NETWORK_UNMANAGED", network)
+    if not ctx.store.record("PIF", pif)["managed"]:
+        raise XapiFailure("PIF_UNMANAGED", pif)
 
 
 def introduce_physical(ctx: Context, host: str, device: str, ip: str | None) -> None:

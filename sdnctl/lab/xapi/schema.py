@@ -103,6 +103,11 @@ _SPECS: dict[str, dict[str, str]] = {
         "VIFs": "set", "PIFs": "set", "MTU": "int rw =1500", "other_config": "map rw", "bridge": "str",
         "managed": "bool =True", "blobs": "map", "tags": "set rw", "default_locking_mode": "str ='unlocked'",
         "assigned_ips": "map", "purpose": "set"},
+    # Bond.slaves is what xapi computes from PIF.bond_slave_of; mode and properties change by Bond.set_mode and
+    # Bond.set_property, not generated setters.
+    "Bond": {"master": "ref", "slaves": "set", "other_config": "map rw", "primary_slave": "ref",
+             "mode": "str ='balance-slb'", "properties": "map", "links_up": "int", "auto_update_mac": "bool =True"},
+    "VLAN": {"tagged_PIF": "ref", "untagged_PIF": "ref", "tag": "int =-1", "other_config": "map rw"},
     "tunnel": {"access_PIF": "ref", "transport_PIF": "ref", "status": "map rw", "other_config": "map rw",
                "protocol": "str rw ='gre'"},
     "VIF": _OPERATIONS | {
@@ -156,7 +161,9 @@ SCHEMA: dict[str, dict[str, Field]] = {cls: {name: _field(spec) for name, spec i
 
 # One-to-many links xapi keeps on both sides: (class, ref field) -> the set field of the target.
 BACKREFS: dict[str, dict[str, str]] = {
-    "PIF": {"host": "PIFs", "network": "PIFs"},
+    "PIF": {"host": "PIFs", "network": "PIFs", "bond_slave_of": "slaves"},
+    "Bond": {"master": "bond_master_of"},
+    "VLAN": {"tagged_PIF": "VLAN_slave_of"},
     "VIF": {"VM": "VIFs", "network": "VIFs"},
     "VM": {"resident_on": "resident_VMs"},
     "tunnel": {"access_PIF": "tunnel_access_PIF_of", "transport_PIF": "tunnel_transport_PIF_of"},

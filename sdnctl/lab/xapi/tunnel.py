@@ -19,18 +19,17 @@ def create(ctx: Context, transport_PIF: Any, network: Any, protocol: Any = "gre"
     tunnel and its unplugged access PIF stay, as xapi leaves them.
     """
     transport = ctx.store.record("PIF", transport_PIF)
-    net = ctx.store.record("network", network)
+    ctx.store.record("network", network)
     if protocol not in ("gre", "vxlan"):
         raise XapiFailure("INVALID_VALUE", "protocol", protocol)
-    if not net["managed"]:
-        raise XapiFailure("NETWORK_UNMANAGED", network)
-    if not transport["managed"]:
-        raise XapiFailure("PIF_UNMANAGED", transport_PIF)
-    for other in net["PIFs"]:           # Xapi_pif.assert_no_other_local_pifs
-        if ctx.store.record("PIF", other)["host"] == transport["host"]:
-            raise XapiFailure("NETWORK_ALREADY_CONNECTED", transport["host"], other)
+    pif.assert_managed(ctx, network, transport_PIF)
+    pif.assert_no_other_local_pifs(ctx, transport["host"], network)
+    # Xapi_pif_helpers.tunnel_is_allowed_on_pif: a physical PIF, a bond master or a VLAN on either.
+    topology = pif.topology(ctx, transport_PIF)
     if transport["tunnel_access_PIF_of"]:
         raise XapiFailure("IS_TUNNEL_ACCESS_PIF", transport_PIF)
+    if pif.is_bond_slave(topology[-1]):
+        raise XapiFailure("CANNOT_ADD_TUNNEL_TO_BOND_SLAVE", transport_PIF)
     ctx.assert_live(transport["host"])
     tunnel, access = create_internal(ctx, transport_PIF, network, protocol)
     pif.plug(ctx, access)
