@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from netaddr import AddrFormatError
+
 from sdnctl.core.model import COOKIE_MASK, EGRESS_TABLE, SDNCTL_COOKIE, FlowSpec
 from sdnctl.openflow._osken import ofp, parser
 from sdnctl.errors import OpenFlowError
@@ -30,7 +32,10 @@ def match_key(match: Iterable[tuple[str, object]], *, strict: bool = True) -> Ma
     for name, value in match:
         try:
             num, raw, mask = ofp.oxm_from_user(name, value)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            if strict and isinstance(value, int) and not isinstance(value, bool) \
+                    and ofp.oxm_to_user(num, raw, mask)[1] != value:
+                raise ValueError("out of range for the field")   # os-ken packs it modulo the field's width
+        except (KeyError, TypeError, ValueError, AttributeError, AddrFormatError) as exc:
             if not strict:
                 fields.append((-1, repr((name, value)).encode(), None))
                 continue
