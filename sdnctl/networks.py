@@ -16,7 +16,7 @@ from typing import Any
 from sdnctl.config import Config
 from sdnctl.errors import ConfigError, XapiError
 from sdnctl.core.model import ENCAPSULATIONS, IPSEC_OVERHEAD, KEY_PREFIX, MAX_KEY, OVERHEAD, TOPOLOGIES, XO_PREFIX
-from sdnctl.core.inventory import private_network_id
+from sdnctl.core.inventory import NULL_REF, private_network_id
 from sdnctl.xapi.client import XapiClient
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class CreateRequest:
 
     name: str
     pools: tuple[str, ...]
-    pif_device: str
+    pif_device: str                                     # every host's transport device ("": only the overrides)
     encapsulation: str = "gre"
     topology: str = "star"
     vlan: int | None = None
@@ -55,6 +55,24 @@ class CreateRequest:
     vni: int | None = None
     mtu: str = "auto"
     encrypted: bool = False
+    host_pif_devices: tuple[tuple[str, str], ...] = ()  # (host name, device): that host's transport instead
+
+    def device_of(self, host_name: str) -> str:
+        """The device this host's tunnels leave from ("" if none was given for it)."""
+        return dict(self.host_pif_devices).get(host_name, self.pif_device)
+
+
+def parse_pif_devices(values: list[str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """`--pif-device` values: one plain DEVICE for every host, and HOST=DEVICE for the hosts that differ."""
+    plain = [v for v in values if "=" not in v]
+    pairs = [tuple(v.split("=", 1)) for v in values if "=" in v]
+    if len(plain) > 1:
+        raise ConfigError(f"--pif-device given {len(plain)} devices for every host ({', '.join(plain)}); give one, "
+                          "and HOST=DEVICE for each host whose transport differs")
+    hosts = [h for h, _ in pairs]
+    if any(not h or not d for h, d in pairs) or len(set(hosts)) != len(hosts):
+        raise ConfigError(f"--pif-device {' '.join(values)}: give HOST=DEVICE once per host, e.g. p1h1=bond0")
+    return (plain[0] if plain else ""), tuple(sorted((h, d) for h, d in pairs))
 
 
 def validate(request: CreateRequest) -> None:
@@ -69,6 +87,10 @@ def validate(request: CreateRequest) -> None:
         raise ConfigError(f"--mtu {request.mtu!r}: give a number of bytes (68..65000) or 'auto'")
     if not request.pools:
         raise ConfigError("give at least one --pool")
+    if not request.pif_device and not request.host_pif_devices:
+        raise ConfigError("give --pif-device DEVICE (every host) or HOST=DEVICE (per host)")
+    if request.vlan is not None and not 0 <= request.vlan <= 4094:
+        raise ConfigError(f"--vlan {request.vlan}: a VLAN tag is 0..4094")
 
 
 def mtu_limit(transport_mtu: int, encapsulation: str, encrypted: bool) -> int:
@@ -141,14 +163,23 @@ def find_network(pools: Pools, name: str) -> tuple[str, list[tuple[str, str, dic
 
 
 def _transport_pif(pools: Pools, pool: str, host_ref: str, device: str,
-                   vlan: int | None) -> tuple[str, dict] | None:
-    """The host's PIF on `device` (or its VLAN `vlan`) that tunnels will leave from."""
-    for ref in pools.call(pool, "host.get_PIFs", host_ref):
-        pif = pools.call(pool, "PIF.get_record", ref)
-        if pif["device"] == device and int(pif["VLAN"]) == (vlan if vlan is not None else -1) \
-                and not pif["tunnel_access_PIF_of"]:
+                   vlan: int | None) -> tuple[str, dict] | str:
+    """The host's PIF on `device` (or its VLAN `vlan`) that tunnels will leave from, or why it has none."""
+    pifs = {ref: pools.call(pool, "PIF.get_record", ref) for ref in pools.call(pool, "host.get_PIFs", host_ref)}
+    pifs = {ref: pif for ref, pif in pifs.items() if not pif["tunnel_access_PIF_of"]}
+    on_device = {ref: pif for ref, pif in pifs.items() if pif["device"] == device}
+    for ref, pif in on_device.items():
+        if int(pif["VLAN"]) == (vlan if vlan is not None else -1):
+            if pif["bond_slave_of"] != NULL_REF:
+                master = pools.call(pool, "PIF.get_device", pools.call(pool, "Bond.get_master", pif["bond_slave_of"]))
+                return f"has {device} in bond {master} (tunnels cannot leave from a bond slave); use {master}"
             return ref, pif
-    return None
+    if not on_device:
+        return f"has no PIF {device} (it has {', '.join(sorted({p['device'] for p in pifs.values()}))})"
+    tags = sorted(int(p["VLAN"]) for p in on_device.values() if int(p["VLAN"]) >= 0)
+    if vlan is None:
+        return f"has only VLAN PIFs on {device} (VLAN {', '.join(map(str, tags))}); give --vlan"
+    return f"has PIF {device} but no VLAN {vlan} on it ({'VLANs ' + ', '.join(map(str, tags)) if tags else 'no VLANs'})"
 
 
 def _new_vni(existing: dict[str, list[tuple[str, str, dict]]], request: CreateRequest) -> int:
@@ -168,6 +199,7 @@ def _new_vni(existing: dict[str, list[tuple[str, str, dict]]], request: CreateRe
 def create(pools: Pools, request: CreateRequest, say: Say) -> str:
     """Create the network in every pool and a tunnel on each host; undo everything on failure."""
     validate(request)
+    _check_host_names(pools, request)
     vni = _new_vni(managed_networks(pools), request)
     plans = {pool: _host_pifs(pools, pool, request, say) for pool in request.pools}
     mtus = [int(pif["MTU"]) for pifs in plans.values() for _, pif in pifs.values()]
@@ -199,7 +231,7 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
             for host_name, (pif_ref, pif) in sorted(pifs.items()):
                 if not pif["IP"]:
                     # XAPI answers TRANSPORT_PIF_NOT_CONFIGURED but keeps the tunnel and its unplugged access PIF.
-                    say(f"warning: {pool}/{host_name}: {request.pif_device} has no IP, so its tunnel stays "
+                    say(f"warning: {pool}/{host_name}: {_pif_label(pif)} has no IP, so its tunnel stays "
                         "unplugged and the host stays out of this network for now; once that PIF has an IP "
                         "(`xe pif-reconfigure-ip`), the sdnctl daemon plugs the tunnel and the host joins")
                 try:
@@ -221,17 +253,34 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
 
 
 def _host_pifs(pools: Pools, pool: str, request: CreateRequest, say: Say) -> dict[str, tuple[str, dict]]:
-    pifs = {}
+    """Host name -> its transport PIF: each host's own device (bond0 here, eth1 there) and --vlan."""
+    pifs, missing = {}, []
     for host_ref, host in pools.call(pool, "host.get_all_records").items():
-        found = _transport_pif(pools, pool, host_ref, request.pif_device, request.vlan)
-        if found is None:
-            say(f"warning: {pool}/{host['name_label']} has no PIF {request.pif_device}"
-                f"{f' VLAN {request.vlan}' if request.vlan is not None else ''}; it stays out of the network")
+        name, device = host["name_label"], request.device_of(host["name_label"])
+        found = (_transport_pif(pools, pool, host_ref, device, request.vlan) if device
+                 else "has no --pif-device (give one for every host, or HOST=DEVICE for it)")
+        if isinstance(found, str):
+            missing.append(f"{pool}/{name} {found}")
+            say(f"warning: {pool}/{name} {found}; it stays out of the network")
             continue
-        pifs[host["name_label"]] = found
+        pifs[name] = found
     if not pifs:
-        raise XapiError(f"pool {pool}: no host has PIF {request.pif_device}; check --pif-device")
+        raise XapiError(f"pool {pool}: no host has the transport PIF asked for: {'; '.join(missing)}; "
+                        "check --pif-device and --vlan")
     return pifs
+
+
+def _check_host_names(pools: Pools, request: CreateRequest) -> None:
+    """Every HOST of --pif-device HOST=DEVICE is a host of the given pools."""
+    known = {h["name_label"] for pool in request.pools for h in pools.call(pool, "host.get_all_records").values()}
+    unknown = [h for h, _ in request.host_pif_devices if h not in known]
+    if unknown:
+        raise ConfigError(f"--pif-device {', '.join(unknown)}=...: no such host in pool(s) {', '.join(request.pools)}; "
+                          f"hosts: {', '.join(sorted(known))}")
+
+
+def _pif_label(pif: dict) -> str:
+    return pif["device"] + (f" VLAN {pif['VLAN']}" if int(pif["VLAN"]) >= 0 else "")
 
 
 def _host_uuid(pools: Pools, name: str) -> str:

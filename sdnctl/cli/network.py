@@ -16,9 +16,11 @@ def register(subparsers) -> None:
     create.add_argument("--name", required=True, help="the network's name (name_label in every pool)")
     create.add_argument("--pool", action="append", default=[], required=True,
                         help="a pool (from the config) the network spans; repeat for cross-pool networks")
-    create.add_argument("--pif-device", required=True,
-                        help="the NIC tunnels leave from on every host, e.g. eth1; its PIF needs an IP")
-    create.add_argument("--vlan", type=int, help="use the VLAN PIF with this tag on that device")
+    create.add_argument("--pif-device", action="append", required=True, metavar="[HOST=]DEVICE",
+                        help="the device tunnels leave from: a NIC (eth1) or a bond master (bond0); its PIF needs an "
+                             "IP. DEVICE applies to every host; repeat with HOST=DEVICE for a host whose transport "
+                             "differs, e.g. --pif-device eth1 --pif-device p1h1=bond0")
+    create.add_argument("--vlan", type=int, help="use the VLAN PIF with this tag on each host's device")
     create.add_argument("--encapsulation", choices=["gre", "vxlan"],
                         help="default: the config's [defaults] encapsulation (gre unless set)")
     create.add_argument("--topology", choices=["star", "mesh"],
@@ -61,12 +63,14 @@ def register(subparsers) -> None:
 
 def _request(args, config):
     from sdnctl.errors import ConfigError
-    from sdnctl.networks import CreateRequest
+    from sdnctl.networks import CreateRequest, parse_pif_devices
 
     if args.ipsec == "cert":
         raise ConfigError("--ipsec cert is not supported: it needs a private key placed on every host's file "
                           "system, which XAPI offers no call for; use --ipsec psk (the default)")
-    return CreateRequest(name=args.name, pools=tuple(args.pool), pif_device=args.pif_device,
+    pif_device, host_pif_devices = parse_pif_devices(args.pif_device)
+    return CreateRequest(name=args.name, pools=tuple(args.pool), pif_device=pif_device,
+                         host_pif_devices=host_pif_devices,
                          encapsulation=args.encapsulation or config.encapsulation,
                          topology=args.topology or config.topology, vlan=args.vlan,
                          preferred_center=args.preferred_center, vni=args.vni, mtu=args.mtu,
