@@ -4,7 +4,8 @@ Addressing: host H of pool P is `127.<octet>.P.H`: its `host.address`, the addre
 simulator listens on, its OVSDB `pssl:6640` listener and its management PIF (eth0) IP.
 Its second NIC (eth1) has `198.18.P.H`, which in data-plane mode is a real address on the
 lab's underlay segment, inside namespaces the lab made itself (198.18.0.0/15 is reserved
-for network testing).
+for network testing). Further NICs (eth2... with `nics`) sit on the same segment without an IP,
+ready for `Bond.create`; VLAN PIFs and bond masters get theirs by `PIF.reconfigure_ip` or a bond.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A simulated XCP-ng host: its own real ovsdb-server and ovs-vswitchd, found and stopped by pid file.
 
 In data-plane mode ovs-vswitchd runs in the host's network namespace on the `netdev` datapath,
-with `eth1` a veth on the lab's shared underlay segment; ovsdb-server stays in the root
+with `eth1` (and `eth2`... when asked for, e.g. to bond) a veth on the lab's shared underlay segment,
+a Linux bridge that passes 802.1Q tags as they are (no vlan_filtering); ovsdb-server stays in the root
 namespace on the host's loopback address, so the controller reaches every host the same way.
 Without data plane, the `dummy` datapath stands in for the kernel's.
 

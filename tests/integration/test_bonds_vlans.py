@@ -14,8 +14,6 @@ from tests.integration.test_dataplane import boot_guest, ping
 from tests.integration.test_private_networks import network_id
 from tests.waiting import wait_for
 
-pytestmark = pytest.mark.netns
-
 # network -> (--vlan, the transport IPs of p1h1 and p1h2, the guests' IPs on p1h1 and p1h2)
 NETWORKS = {
     "overbond": (None, ("198.18.1.1", "198.18.1.2"), ("192.0.2.11", "192.0.2.12")),
@@ -74,6 +72,7 @@ def set_link(lab, device: str, state: str) -> None:
     subprocess.run(["ip", "-n", lab.host("p1h1").netns, "link", "set", device, state], check=True)
 
 
+@pytest.mark.netns
 def test_guests_ping_over_a_bond_a_nic_and_vlans_each_host_with_its_own_transport(make_lab, make_daemon):
     lab = make_lab(pools=1, hosts=2, dataplane=True, nics=2)
     build_transports(lab)
@@ -101,3 +100,21 @@ def test_guests_ping_over_a_bond_a_nic_and_vlans_each_host_with_its_own_transpor
         wait_for(lambda: failed_over(lab, down, up), timeout=15, what=f"bond0 fails over to {up}")
         wait_for(all_ping, timeout=30, what=f"guests ping with only {up} in bond0")
         set_link(lab, down, "up")
+
+
+def test_network_create_says_which_host_lacks_which_device_or_vlan(make_lab):
+    lab = make_lab(pools=1, hosts=2, nics=2)
+    build_transports(lab)
+    missing_vlan = run_cli("network", "create", "--name", "v200", "--pool", "pool1", "--pif-device", "eth1",
+                           "--pif-device", "p1h1=bond0", "--vlan", "200", config=lab.config_path, check=False)
+    assert missing_vlan.returncode != 0
+    assert "pool1/p1h1 has PIF bond0 but no VLAN 200 on it (VLANs 100)" in missing_vlan.stderr + missing_vlan.stdout
+    assert "pool1/p1h2 has PIF eth1 but no VLAN 200 on it (VLANs 100)" in missing_vlan.stderr + missing_vlan.stdout
+    slave = run_cli("network", "create", "--name", "s", "--pool", "pool1", "--pif-device", "eth1",
+                    config=lab.config_path)
+    assert "warning: pool1/p1h1 has eth1 in bond bond0 (tunnels cannot leave from a bond slave); use bond0" \
+        in slave.stdout and "with 1 tunnel(s)" in slave.stdout
+    unknown = run_cli("network", "create", "--name", "u", "--pool", "pool1", "--pif-device", "eth1",
+                      "--pif-device", "p9h9=bond0", config=lab.config_path, check=False)
+    assert unknown.returncode != 0 and "--pif-device p9h9=...: no such host" in unknown.stderr
+    assert "HOST=DEVICE" in run_cli("network", "create", "--help", config=lab.config_path).stdout
