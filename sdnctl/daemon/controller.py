@@ -79,7 +79,7 @@ class Controller:
             log.info("created the controller CA and client certificate in %s", self.config.cert_dir)
         tls.set_client_certificate(str(self.certs.client_cert), str(self.certs.client_key))
         if self.channel is not None:
-            self.channel.on_connect = self._openflow_connected
+            self.channel.on_connect = self.channel.on_drift = self._openflow_connected   # both: re-sync that bridge
             self.channel.start()
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         metrics = MetricsServer(self.config.metrics_listen) if self.config.metrics_listen else None

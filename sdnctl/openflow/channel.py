@@ -3,6 +3,8 @@
 os-ken runs in a daemon thread (`runtime.Runtime`); this side keeps what should be connected,
 what is, and supervises that thread: if it or os-ken's app dies, a new runtime is started and
 every ensured switch is dialled again, which fires `on_connect` so the caller re-applies flows.
+When a switch reports that someone else changed sdnctl's flows, `on_drift` fires (at most once per
+burst and once per DRIFT_HOLDOFF per switch), and the caller re-syncs them the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import itertools
 import logging
 import ssl
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -24,6 +27,8 @@ from sdnctl.errors import OpenFlowError
 log = logging.getLogger(__name__)
 
 SUPERVISE_INTERVAL = 0.5
+DRIFT_SETTLE = 0.05     # a burst of drift reports (one per flow deleted) within this is one on_drift
+DRIFT_HOLDOFF = 1.0     # at most one on_drift per switch this often, even if another controller fights us
 
 _owner_lock = threading.Lock()
 _owner: FlowChannel | None = None   # os-ken's AppManager is a process singleton: one channel at a time
@@ -44,6 +49,16 @@ class _Status:
     error: str | None = None
 
 
+def _settle(future: asyncio.Future, result, error: str | None) -> None:
+    """A request's outcome, from the runtime: its result, or an OpenFlowError."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(OpenFlowError(error))
+    else:
+        future.set_result(result)
+
+
 class FlowChannel:
     """os-ken in a daemon thread; one outgoing mutual-TLS connection per switch (bridge), host cert pinned."""
 
@@ -51,7 +66,10 @@ class FlowChannel:
         self.client_cert = str(client_cert)
         self.client_key = str(client_key)
         self.on_connect: Callable[[str], None] | None = None   # called on the loop on every (re)connect
+        self.on_drift: Callable[[str], None] | None = None     # called on the loop when others changed our flows
         self.restarts = 0                                      # times supervision restarted os-ken
+        self.drift_reports: Counter[str] = Counter()           # per switch: reports of drift (before coalescing)
+        self._drift = _DriftGate()
         self._targets: dict[str, _Target] = {}
         self._status: dict[str, _Status] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -94,6 +112,7 @@ class FlowChannel:
         """
         global _owner
         self._started = False
+        self._drift.clear()
         if self._supervisor is not None:
             self._supervisor.cancel()
             self._supervisor = None
@@ -188,6 +207,7 @@ class FlowChannel:
         """Close the connection to that switch and stop dialling it."""
         self._targets.pop(key, None)
         self._status.pop(key, None)
+        self._drift.forget(key)
         lock = self._locks.get(key)
         if lock is not None and not lock.locked():
             del self._locks[key]
@@ -263,16 +283,17 @@ class FlowChannel:
         if target is None or status is None or target.gen != gen:
             return
         status.connected, status.error = True, None
-        callback = self.on_connect
-        if callback is not None:
-            try:
-                result = callback(key)
-                if inspect.isawaitable(result):      # an async callback: run it as a task
-                    task = asyncio.ensure_future(result)
-                    self._callbacks.add(task)        # a task nobody references can vanish mid-run
-                    task.add_done_callback(self._callbacks.discard)
-            except Exception:
-                log.exception("%s: on_connect callback failed", key)
+        _call_back(self.on_connect, key, self._callbacks)
+
+    def drift(self, key: str, gen: int, changes: int) -> None:
+        """The switch's sdnctl flows changed without sdnctl (`changes` of them; 0: a periodic check)."""
+        target, status = self._targets.get(key), self._status.get(key)
+        if target is None or status is None or target.gen != gen or not status.connected:
+            return
+        self.drift_reports[key] += 1
+        log.log(logging.INFO if changes else logging.DEBUG, "%s: %s; re-syncing its flows", key,
+                f"{changes} flow change(s) not made by sdnctl" if changes else "periodic flow check")
+        self._drift.report(key, lambda: key in self._targets and _call_back(self.on_drift, key, self._callbacks))
 
     def link_down(self, key: str, gen: int, why: str) -> None:
         target, status = self._targets.get(key), self._status.get(key)
@@ -282,14 +303,52 @@ class FlowChannel:
             log.warning("%s: OpenFlow connection to %s:%s down: %s", key, target.address, target.port, why)
         status.connected, status.error = False, why
 
-    @staticmethod
-    def settle(future: asyncio.Future, result, error: str | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(OpenFlowError(error))
-        else:
-            future.set_result(result)
+    settle = staticmethod(_settle)      # called on the loop by the runtime
+
+
+def _call_back(callback: Callable[[str], object] | None, key: str, tasks: set[asyncio.Future]) -> None:
+    """Call an on_connect / on_drift callback; an async one runs as a task kept in `tasks`."""
+    if callback is None:
+        return
+    try:
+        result = callback(key)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            tasks.add(task)                  # a task nobody references can vanish mid-run
+            task.add_done_callback(tasks.discard)
+    except Exception:
+        log.exception("%s: callback %s failed", key, getattr(callback, "__name__", callback))
+
+
+class _DriftGate:
+    """One call per burst of drift reports, and at most one per DRIFT_HOLDOFF per switch (on the loop)."""
+
+    def __init__(self) -> None:
+        self._due: dict[str, asyncio.TimerHandle] = {}
+        self._last: dict[str, float] = {}
+
+    def report(self, key: str, fire: Callable[[], object]) -> None:
+        if key in self._due:
+            return      # already due: this report joins it
+        loop = asyncio.get_running_loop()
+        wait = max(DRIFT_SETTLE, self._last.get(key, -DRIFT_HOLDOFF) + DRIFT_HOLDOFF - loop.time())
+        self._due[key] = loop.call_later(wait, self._fire, key, fire)
+
+    def _fire(self, key: str, fire: Callable[[], object]) -> None:
+        del self._due[key]
+        self._last[key] = asyncio.get_running_loop().time()
+        fire()
+
+    def forget(self, key: str) -> None:
+        handle = self._due.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+        self._last.pop(key, None)
+
+    def clear(self) -> None:
+        for key in list(self._due):
+            self.forget(key)
+        self._last.clear()
 
 
 def _check_credentials(cert_file: str, key_file: str) -> None:

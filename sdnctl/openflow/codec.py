@@ -3,17 +3,21 @@
 The diff compares flows by (priority, match, action), where the match is compared in the switch's
 own terms: OXM wire values with the mask applied and an all-ones mask dropped, so that
 `ipv4_dst=("10.1.2.3", "255.0.0.0")` equals the `10.0.0.0/8` the switch reports back.
+
+Also the flow monitor (ONF extension 187, what OVS speaks for flow monitoring on an OpenFlow 1.3
+connection): the request, the switch's flow updates, and which of them count as drift.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from netaddr import AddrFormatError
 
-from sdnctl.core.model import COOKIE_MASK, EGRESS_TABLE, SDNCTL_COOKIE, FlowSpec
-from sdnctl.openflow._osken import ofp, parser
+from sdnctl.core.model import COOKIE_MASK, EGRESS_TABLE, INGRESS_TABLE, SDNCTL_COOKIE, FlowSpec
+from sdnctl.openflow._osken import ofp, ofproto_common, parser
 from sdnctl.errors import OpenFlowError
 
 ACTIONS = ("normal", "drop", "next")
@@ -159,3 +163,74 @@ def describe_error(msg) -> str:
         return f"{ofp.ofp_error_type_to_str(msg.type)} / {ofp.ofp_error_code_to_str(msg.type, msg.code)}"
     except (KeyError, ValueError, AttributeError):
         return f"type {msg.type} code {msg.code}"
+
+
+# --- the flow monitor ------------------------------------------------------------------------
+ONF_EXPERIMENTER = ofproto_common.ONF_EXPERIMENTER_ID
+MONITORED_TABLES = (INGRESS_TABLE, EGRESS_TABLE)   # the only tables sdnctl writes
+# No ONFFMF_OWN: the switch reports no change made by sdnctl's own connection, so a sync never
+# reads as drift. No ONFFMF_INITIAL (the sync dumps anyway) and no ONFFMF_ACTIONS (not needed).
+MONITOR_FLAGS = ofp.ONFFMF_ADD | ofp.ONFFMF_DELETE | ofp.ONFFMF_MODIFY
+_UPDATE_FULL = struct.Struct("!HHHHHHHBxQ")   # length, event, reason, priority, idle, hard, match_len, table, cookie
+
+
+@dataclass(frozen=True)
+class FlowUpdate:
+    """One change the switch reported: a flow added, deleted or modified (by someone else)."""
+
+    event: int          # ofp.ONFFME_ADDED | ONFFME_DELETED | ONFFME_MODIFIED | ONFFME_ABBREV
+    table_id: int = 0
+    cookie: int = 0
+
+
+class _MonitorEntry:
+    """One onf_flow_monitor_request: every change in one table, whatever the match.
+
+    os-ken's ONFFlowMonitorRequest leaves out an empty match, which OVS refuses (OFPBMC_BAD_LEN):
+    this one always carries the ofp_match header.
+    """
+
+    def __init__(self, monitor_id: int, table_id: int, flags: int):
+        self.monitor_id, self.table_id, self.flags = monitor_id, table_id, flags
+
+    def serialize(self) -> bytes:
+        match = bytearray()
+        length = parser.OFPMatch().serialize(match, 0)
+        return struct.pack("!IHHIB3x", self.monitor_id, self.flags, length, ofp.OFPP_ANY, self.table_id) + match
+
+
+def flow_monitor(datapath, flags: int | None = None):
+    """ONFST_FLOW_MONITOR for sdnctl's tables: the switch then reports other connections' changes there."""
+    flags = MONITOR_FLAGS if flags is None else flags
+    return parser.ONFFlowMonitorStatsRequest(datapath, 0, body=[_MonitorEntry(table + 1, table, flags)
+                                                                for table in MONITORED_TABLES])
+
+
+def flow_updates(data: bytes) -> tuple[FlowUpdate, ...]:
+    """The flow updates in an ONFST_FLOW_MONITOR reply's body; a malformed one is an OpenFlowError."""
+    updates, offset = [], 0
+    while offset < len(data):
+        if len(data) - offset < 4:
+            raise OpenFlowError(f"flow monitor reply: {len(data) - offset} stray byte(s) at its end")
+        length, event = struct.unpack_from("!HH", data, offset)
+        if length < 8 or length % 8 or offset + length > len(data):
+            raise OpenFlowError(f"flow monitor reply: an update of length {length} at byte {offset} "
+                                f"of {len(data)}")
+        if event == ofp.ONFFME_ABBREV:
+            updates.append(FlowUpdate(event))
+        elif length < _UPDATE_FULL.size:
+            raise OpenFlowError(f"flow monitor reply: a full update of only {length} bytes")
+        else:
+            fields = _UPDATE_FULL.unpack_from(data, offset)
+            updates.append(FlowUpdate(event, table_id=fields[7], cookie=fields[8]))
+        offset += length
+    return tuple(updates)
+
+
+def drift(updates: Iterable[FlowUpdate]) -> int:
+    """How many updates may have changed sdnctl's flows: any change to a flow with sdnctl's cookie, and
+    any foreign ADD or MODIFY in sdnctl's tables (an ADD with another cookie replaces a flow with the same
+    match, and is reported as ADDED with the new cookie only). Abbreviated updates are sdnctl's own."""
+    return sum(1 for u in updates
+               if u.event != ofp.ONFFME_ABBREV and u.table_id in MONITORED_TABLES
+               and (u.cookie & COOKIE_MASK == SDNCTL_COOKIE or u.event != ofp.ONFFME_DELETED))

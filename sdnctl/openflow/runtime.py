@@ -5,6 +5,11 @@ side, OpenFlow replies forwarded by the os-ken app, and connection threads repor
 connection. So the links and their pending requests have one owner and need no locks. Results
 go back to the asyncio loop through `post` (the channel's `loop.call_soon_threadsafe`).
 
+Drift: on every connect the runtime asks the switch for a flow monitor on sdnctl's tables, so the
+switch reports what other connections change there (ovs-ofctl by hand, another controller) and
+never what sdnctl's own flow-mods do; such a report goes to the channel as `drift`. A switch that
+refuses the monitor is reported as drifted every POLL_INTERVAL instead.
+
 Threads: os-ken's native hub spawns plain threads that inherit daemon-ness from their creator.
 This thread, the per-switch connection threads and hence every thread os-ken starts for them
 are daemon threads, so a stuck switch can never hold up process exit.
@@ -19,13 +24,13 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sdnctl.core.model import FlowSpec
 from sdnctl.openflow import codec, tls
 from sdnctl.openflow._osken import (
-    CONFIG_DISPATCHER, HANDSHAKE_DISPATCHER, app_manager, controller, ofp_event, ofp_handler, parser,
+    CONFIG_DISPATCHER, HANDSHAKE_DISPATCHER, app_manager, controller, ofp, ofp_event, ofp_handler, parser,
     set_ev_cls,
 )
 from sdnctl.errors import OpenFlowError
@@ -40,6 +45,9 @@ CONNECT_TIMEOUT = 5.0                   # each of: TCP connect, TLS handshake, t
 # close(), a half-close after which serve() waits for ever on its send thread under the native hub.
 ECHO_INTERVAL = 5.0                     # idle this long: send an ECHO_REQUEST
 ECHO_DEADLINE = 15.0                    # silent this long: the switch is gone, reconnect
+# A switch that refuses the flow monitor (an OVS too old for it on OpenFlow 1.3) is checked this
+# often instead: the channel reports drift, which makes the daemon dump and diff that bridge.
+POLL_INTERVAL = 8.0
 SEND_BATCH = 64 * 1024                  # bytes of OpenFlow messages per write
 TICK = 0.5                              # the inbox wait, so the keepalive runs when nothing happens
 STOP_TIMEOUT = 5.0
@@ -80,7 +88,8 @@ class _FlowApp(app_manager.OSKenApp):
         self._inbox.put(("features", ev.msg.datapath, ev.msg))
 
     @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPBarrierReply, ofp_event.EventOFPErrorMsg,
-                 ofp_event.EventOFPEchoReply, ofp_event.EventOFPEchoRequest])
+                 ofp_event.EventOFPEchoReply, ofp_event.EventOFPEchoRequest,
+                 ofp_event.EventOFPExperimenterStatsReply, ofp_event.EventOFPExperimenter])
     def _message(self, ev):
         self._inbox.put(("message", ev.msg.datapath, ev.msg))
 
@@ -115,6 +124,11 @@ class _Link:
     established: bool = False              # reached FEATURES_REPLY since the last attempt started
     last_rx: float = 0.0
     last_echo: float = 0.0
+    monitor_xid: int | None = None         # the flow monitor request's xid on this connection
+    monitor_barrier: int | None = None     # the barrier after it, until its reply
+    monitoring: bool = False               # the switch accepted the flow monitor
+    monitor_error: str | None = None
+    poll_at: float | None = None           # the switch refused the monitor: when to report drift next
     pending: dict[int, Request] = field(default_factory=dict)
     xids: itertools.count = field(default_factory=lambda: itertools.count(random.randrange(1 << 30, 1 << 31)))
 
@@ -126,7 +140,7 @@ class Runtime:
         self.client_cert = client_cert
         self.client_key = client_key
         self._post = post                  # post(fn, *args): run fn(*args) on the asyncio loop
-        self._events = events              # the channel: link_up(key, gen), link_down(key, gen, why), settle(...)
+        self._events = events              # the channel: link_up, link_down, drift(key, gen, changes), settle
         self.inbox: queue.Queue = queue.Queue()
         self._links: dict[str, _Link] = {}
         self._thread = threading.Thread(target=self._main, name="sdnctl-openflow", daemon=True)
@@ -189,7 +203,7 @@ class Runtime:
                         self._handle(item)
                     except Exception:
                         log.exception("OpenFlow runtime: handling %s failed", item[0])
-                self._keepalive()
+                _tend(self._links.values(), self._post, self._events)
         finally:
             self._teardown()
 
@@ -284,6 +298,7 @@ class Runtime:
         link.established = True
         link.last_rx = link.last_echo = time.monotonic()
         log.info("%s: connected to %s:%s (datapath %016x)", link.key, link.address, link.port, datapath.id or 0)
+        _start_monitor(link, datapath)
         self._post(self._events.link_up, link.key, link.gen)
 
     def _on_down(self, link: _Link, why: str) -> None:
@@ -291,23 +306,6 @@ class Runtime:
         link.datapath = None
         if self._links.get(link.key) is link:
             self._post(self._events.link_down, link.key, link.gen, why)
-
-    def _keepalive(self) -> None:
-        now = time.monotonic()
-        for link in self._links.values():
-            if link.datapath is None:
-                continue
-            if now - link.last_rx > ECHO_DEADLINE:
-                log.warning("%s: no answer from the switch for %.0fs; reconnecting", link.key, ECHO_DEADLINE)
-                sock = link.sock
-                if isinstance(sock, tls.SwitchSocket):
-                    sock.failure = f"the switch stopped answering (nothing for {ECHO_DEADLINE:.0f}s)"
-                    sock.abort()
-            elif now - link.last_rx > ECHO_INTERVAL and now - link.last_echo > ECHO_INTERVAL:
-                link.last_echo = now
-                echo = parser.OFPEchoRequest(link.datapath)
-                echo.xid = next(link.xids)
-                link.datapath.send_msg(echo)
 
     # --- requests ------------------------------------------------------------------------
     def _send_request(self, key: str, gen: int, request: Request) -> None:
@@ -330,6 +328,11 @@ class Runtime:
         if link is None:
             return
         link.last_rx = time.monotonic()
+        changes = _monitor_message(link, msg)
+        if changes is not None:
+            if changes:
+                self._post(self._events.drift, link.key, link.gen, changes)
+            return
         request = link.pending.get(msg.xid)
         if request is None:
             if isinstance(msg, parser.OFPErrorMsg):
@@ -369,6 +372,77 @@ class Runtime:
 
     def _settle(self, request: Request, *, result=None, error: str | None = None) -> None:
         self._post(self._events.settle, request.future, result, error)
+
+
+def _tend(links: Iterable[_Link], post: Callable[..., None], events) -> None:
+    """Each tick: sdnctl's keepalive, and drift reports for switches that refused the flow monitor."""
+    now = time.monotonic()
+    for link in links:
+        if link.datapath is None:
+            continue
+        if link.poll_at is not None and now >= link.poll_at:
+            link.poll_at = now + POLL_INTERVAL * random.uniform(0.8, 1.0)
+            post(events.drift, link.key, link.gen, 0)
+        if now - link.last_rx > ECHO_DEADLINE:
+            log.warning("%s: no answer from the switch for %.0fs; reconnecting", link.key, ECHO_DEADLINE)
+            sock = link.sock
+            if isinstance(sock, tls.SwitchSocket):
+                sock.failure = f"the switch stopped answering (nothing for {ECHO_DEADLINE:.0f}s)"
+                sock.abort()
+        elif now - link.last_rx > ECHO_INTERVAL and now - link.last_echo > ECHO_INTERVAL:
+            link.last_echo = now
+            echo = parser.OFPEchoRequest(link.datapath)
+            echo.xid = next(link.xids)
+            link.datapath.send_msg(echo)
+
+
+def _start_monitor(link: _Link, datapath) -> None:
+    """Ask the switch to report changes other connections make to sdnctl's tables (sent on every connect).
+
+    A barrier follows: if the monitor's (empty) reply has not come before the barrier's, the switch
+    refused it. OVS 3.1 refuses some monitors with an OpenFlow 1.0 error of xid 0, so the reply, not
+    an error naming our xid, is what tells.
+    """
+    request, barrier = codec.flow_monitor(datapath), parser.OFPBarrierRequest(datapath)
+    request.xid = link.monitor_xid = next(link.xids) & 0xFFFFFFFF
+    barrier.xid = link.monitor_barrier = next(link.xids) & 0xFFFFFFFF
+    link.monitoring, link.monitor_error, link.poll_at = False, None, None
+    datapath.send_msg(request)
+    datapath.send_msg(barrier)
+
+
+def _monitor_message(link: _Link, msg) -> int | None:
+    """How many changes a flow monitor message reports (0: none that matter); None if it is not one."""
+    if isinstance(msg, parser.OFPExperimenterStatsReply):
+        body = msg.body
+        if body.experimenter != codec.ONF_EXPERIMENTER or body.exp_type != ofp.ONFMP_FLOW_MONITOR:
+            return None
+        if msg.xid == link.monitor_xid:
+            link.monitoring = True      # the reply to the request itself: empty, no initial dump was asked for
+            return 0
+        try:
+            return codec.drift(codec.flow_updates(body.data))
+        except OpenFlowError as exc:
+            log.warning("%s: %s; re-syncing to be sure", link.key, exc)
+            return 1
+    if isinstance(msg, parser.OFPExperimenter):
+        if msg.experimenter == codec.ONF_EXPERIMENTER and msg.exp_type in (ofp.ONFT_FLOW_MONITOR_PAUSED,
+                                                                           ofp.ONFT_FLOW_MONITOR_RESUMED):
+            return 1     # the switch dropped updates (too many at once): whatever changed, re-sync
+        return None
+    if link.monitor_barrier is None:
+        return None
+    if isinstance(msg, parser.OFPErrorMsg) and msg.xid in (link.monitor_xid, 0):
+        link.monitor_error = codec.describe_error(msg)
+        return 0
+    if isinstance(msg, parser.OFPBarrierReply) and msg.xid == link.monitor_barrier:
+        link.monitor_barrier = None
+        if not link.monitoring:
+            log.warning("%s: the switch refused the flow monitor (%s); checking its flows every %.0fs instead",
+                        link.key, link.monitor_error or "no reply", POLL_INTERVAL)
+            link.poll_at = time.monotonic()
+        return 0
+    return None
 
 
 def _serve_link(link: _Link, inbox: queue.Queue) -> None:

@@ -284,3 +284,106 @@ async def test_a_switch_that_stops_answering_is_dropped_and_every_wait_is_bounde
     await wait_until(lambda: len(connects) == 2, timeout=20,
                      what=lambda: f"a reconnect once the switch answers again (error: {channel.error(KEY)})")
     assert await channel.sync(KEY, frozenset({SSH_DROP})) == (1, 0)
+
+
+# --- flow drift: the switch's flow monitor reports what others change, never what sdnctl does ---------
+
+def ofctl(ovs: OvsHost, command: str, *args: str) -> None:
+    subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", command, ovs.mgmt(BRIDGE), *args], check=True, timeout=10)
+
+
+@pytest.fixture
+async def drifting(make_channel, host):
+    """A connected channel whose on_drift re-syncs `desired` (what the daemon does), counting every sync."""
+    channel = make_channel()
+    desired = frozenset({SSH_DROP, NET_NORMAL, ARP_NORMAL})
+    drifts: list[str] = []
+    repairs: list[asyncio.Task] = []
+
+    def repair(key: str) -> None:
+        drifts.append(key)
+        repairs.append(asyncio.get_running_loop().create_task(channel.sync(key, desired)))
+
+    channel.on_drift = repair
+    await connect(channel, host)
+    assert await channel.sync(KEY, desired) == (3, 0)
+    yield channel, host, desired, drifts, repairs
+    for task in repairs:
+        task.cancel()
+
+
+async def settled(repairs: list[asyncio.Task]) -> list[tuple[int, int]]:
+    return [await task for task in repairs]
+
+
+async def test_sdnctl_own_syncs_are_not_drift(drifting):
+    channel, host, desired, drifts, repairs = drifting
+    assert await channel.sync(KEY, desired | {DNS_DROP}) == (1, 0)
+    assert await channel.sync(KEY, desired) == (0, 1)
+    net_drop = FlowSpec(NET_NORMAL.priority, NET_NORMAL.match, "drop")
+    assert await channel.sync(KEY, (desired - {NET_NORMAL}) | {net_drop}) == (1, 1)
+    assert await channel.sync(KEY, desired) == (1, 1)
+    # A marker: a change by hand is reported after anything the switch said about the syncs above.
+    ofctl(host, "del-flows", "--strict", "cookie=0x5dc1000000000000/-1,priority=150,arp,in_port=2")
+    await wait_until(lambda: channel.drift_reports[KEY] >= 1, timeout=10, what="the marker's drift report")
+    await wait_until(lambda: len(drifts) == 1 and repairs[0].done(), timeout=10, what="the marker repaired")
+    assert channel.drift_reports[KEY] == 1 and drifts == [KEY]
+    assert await settled(repairs) == [(1, 0)]
+    assert sdnctl_flows(host) == {SHOWN[f] for f in desired}
+
+
+@pytest.mark.parametrize("change,repair", [
+    (("del-flows", "cookie=0x5dc1000000000000/-1,tcp,in_port=1,tp_dst=22"), (1, 0)),
+    (("del-flows",), (3, 0)),
+    (("mod-flows", "ip,nw_dst=10.0.0.0/8,actions=drop"), (1, 1)),
+    (("add-flow", "cookie=0x5dc1000000000000,priority=123,udp,tp_dst=9,actions=drop"), (0, 1)),
+    (("add-flow", "cookie=0x99,priority=200,tcp,in_port=1,tp_dst=22,actions=NORMAL"), (1, 0)),
+], ids=["del-one", "del-all", "mod-action", "add-with-our-cookie", "foreign-add-replacing-ours"])
+async def test_a_change_by_hand_fires_on_drift_once_and_the_repair_sends_only_the_difference(drifting, change, repair):
+    channel, host, desired, drifts, repairs = drifting
+    ofctl(host, *change)
+    await wait_until(lambda: repairs and repairs[0].done(), timeout=10, what="on_drift and its repair")
+    assert await settled(repairs) == [repair]
+    assert sdnctl_flows(host) == {SHOWN[f] for f in desired}
+    # Bounded: the repair's own flow-mods are not drift. A second change is the marker.
+    ofctl(host, "del-flows", "--strict", "cookie=0x5dc1000000000000/-1,priority=150,arp,in_port=2")
+    await wait_until(lambda: len(repairs) == 2 and repairs[1].done(), timeout=10, what="the marker repaired")
+    assert len(drifts) == 2 and await settled(repairs) == [repair, (1, 0)]
+    assert sdnctl_flows(host) == {SHOWN[f] for f in desired}
+
+
+async def test_foreign_changes_elsewhere_are_not_drift(drifting):
+    channel, host, desired, drifts, repairs = drifting
+    ofctl(host, "add-flow", "table=5,cookie=0x77,priority=5,actions=drop")       # not a table sdnctl writes
+    ofctl(host, "del-flows", "table=5")
+    ofctl(host, "add-flow", "cookie=0x1234,priority=300,udp,in_port=7,tp_dst=67,actions=drop")
+    ofctl(host, "del-flows", "cookie=0x1234/-1")    # a foreign flow deleted: not ours, not drift
+    # The foreign ADD in table 0 might have replaced one of ours: one report, nothing to repair.
+    await wait_until(lambda: repairs and repairs[0].done(), timeout=10, what="the foreign add's check")
+    assert channel.drift_reports[KEY] == 1 and await settled(repairs) == [(0, 0)]
+    ofctl(host, "del-flows", "--strict", "cookie=0x5dc1000000000000/-1,priority=150,arp,in_port=2")
+    await wait_until(lambda: len(repairs) == 2 and repairs[1].done(), timeout=10, what="the marker repaired")
+    assert channel.drift_reports[KEY] == 2 and await settled(repairs) == [(0, 0), (1, 0)]
+
+
+async def test_the_monitor_is_asked_for_again_after_a_reconnect(drifting):
+    channel, host, desired, drifts, repairs = drifting
+    host.crash()
+    await wait_until(lambda: not channel.connected(KEY), timeout=10, what="the channel noticing the crash")
+    host.recover()
+    await connect(channel, host)
+    assert await channel.sync(KEY, desired) == (3, 0)     # what on_connect does in the daemon
+    ofctl(host, "del-flows")
+    await wait_until(lambda: repairs and repairs[0].done(), timeout=10, what="drift on the new connection")
+    assert await settled(repairs) == [(3, 0)] and sdnctl_flows(host) == {SHOWN[f] for f in desired}
+
+
+async def test_a_switch_refusing_the_monitor_is_polled_instead(make_channel, host, monkeypatch):
+    monkeypatch.setattr(runtime.codec, "MONITOR_FLAGS", 0)    # OVS refuses a monitor with no event flags
+    monkeypatch.setattr(runtime, "POLL_INTERVAL", 0.5)
+    channel = make_channel()
+    drifts: list[str] = []
+    channel.on_drift = drifts.append
+    await connect(channel, host)
+    await wait_until(lambda: len(drifts) >= 2, timeout=10, what="periodic drift checks")
+    assert set(drifts) == {KEY}
