@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -356,3 +357,96 @@ def test_changed_actions_are_replaced_in_place(desired, data):
     assert set(result.replaced) == {observed[i] for i in changed}
     assert result.delete == ()
     assert _tables_descending(result.add)
+
+
+# --- the flow monitor: its request, the switch's updates, what counts as drift ------------------------
+
+ADDED, DELETED, MODIFIED, ABBREV = ofp.ONFFME_ADDED, ofp.ONFFME_DELETED, ofp.ONFFME_MODIFIED, ofp.ONFFME_ABBREV
+
+
+def full_update(event: int, *, table: int = INGRESS_TABLE, cookie: int = SDNCTL_COOKIE, priority: int = 100,
+                **match: object) -> bytes:
+    """An update as OVS sends it on OpenFlow 1.3 (nx_flow_update_full + ofp_match, no actions)."""
+    wire = bytearray()
+    length = parser.OFPMatch(**match).serialize(wire, 0)
+    head = struct.pack("!HHHHHHHBxQ", 24 + length, event, 0, priority, 0, 0, length, table, cookie)
+    return head + bytes(wire)
+
+
+def abbrev_update(xid: int = 7) -> bytes:
+    return struct.pack("!HHI", 8, ABBREV, xid)
+
+
+def test_flow_updates_reads_each_update_whatever_its_match_length():
+    data = (full_update(DELETED, eth_type=IP, ip_proto=TCP, tcp_dst=22)
+            + full_update(ADDED, table=EGRESS_TABLE, cookie=0x1234) + abbrev_update()
+            + full_update(MODIFIED, eth_type=IP, ipv4_dst=("10.0.0.0", "255.0.0.0")))
+    assert codec.flow_updates(data) == (
+        codec.FlowUpdate(DELETED, INGRESS_TABLE, SDNCTL_COOKIE), codec.FlowUpdate(ADDED, EGRESS_TABLE, 0x1234),
+        codec.FlowUpdate(ABBREV), codec.FlowUpdate(MODIFIED, INGRESS_TABLE, SDNCTL_COOKIE))
+    assert codec.flow_updates(b"") == ()
+
+
+MALFORMED = [
+    ("truncated", full_update(ADDED)[:-8], "length"),
+    ("zero-length", struct.pack("!HH4x", 0, ADDED), "length 0"),
+    ("unaligned", struct.pack("!HH6x", 10, ADDED), "length 10"),
+    ("stray-bytes", full_update(ADDED) + b"\0\0", "stray"),
+    ("short-full-update", struct.pack("!HH12x", 16, DELETED), "only 16 bytes"),
+]
+
+
+@pytest.mark.parametrize("data, message", [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED])
+def test_a_malformed_monitor_reply_is_an_openflow_error(data, message):
+    with pytest.raises(OpenFlowError, match=message):
+        codec.flow_updates(data)
+
+
+@given(st.binary(max_size=96))
+def test_any_monitor_reply_parses_or_is_an_openflow_error(data):
+    try:
+        updates = codec.flow_updates(data)
+    except OpenFlowError:
+        return
+    assert all(isinstance(u, codec.FlowUpdate) for u in updates)
+
+
+DRIFT = [
+    ("ours-deleted", codec.FlowUpdate(DELETED, INGRESS_TABLE, SDNCTL_COOKIE), 1),
+    ("ours-modified", codec.FlowUpdate(MODIFIED, EGRESS_TABLE, SDNCTL_COOKIE | 0x42), 1),
+    ("added-with-our-cookie", codec.FlowUpdate(ADDED, INGRESS_TABLE, SDNCTL_COOKIE), 1),
+    ("foreign-add-may-replace-ours", codec.FlowUpdate(ADDED, INGRESS_TABLE, 0x1234), 1),
+    ("foreign-modify", codec.FlowUpdate(MODIFIED, EGRESS_TABLE, 0x1234), 1),
+    ("foreign-deleted", codec.FlowUpdate(DELETED, INGRESS_TABLE, 0x1234), 0),
+    ("cookie-without-our-prefix", codec.FlowUpdate(DELETED, INGRESS_TABLE, SDNCTL_COOKIE >> 1), 0),
+    ("another-table", codec.FlowUpdate(DELETED, 5, SDNCTL_COOKIE), 0),
+    ("abbreviated-is-our-own", codec.FlowUpdate(ABBREV), 0),
+]
+
+
+@pytest.mark.parametrize("update, count", [c[1:] for c in DRIFT], ids=[c[0] for c in DRIFT])
+def test_drift(update, count):
+    assert codec.drift([update]) == count
+    assert codec.drift([update, update, codec.FlowUpdate(DELETED, 5, SDNCTL_COOKIE)]) == 2 * count
+
+
+def test_the_monitor_request_watches_sdnctl_tables_without_its_own_changes():
+    request = codec.flow_monitor(SimpleNamespace(ofproto=ofp, ofproto_parser=parser))   # what serialize() reads
+    request.serialize()
+    buf = bytes(request.buf)
+    version, msg_type, length = struct.unpack_from("!BBH", buf)
+    mp_type, experimenter, exp_type = struct.unpack_from("!H6xII", buf, 8)
+    assert (version, msg_type, length, mp_type) == (ofp.OFP_VERSION, ofp.OFPT_MULTIPART_REQUEST, len(buf),
+                                                    ofp.OFPMP_EXPERIMENTER)
+    assert (experimenter, exp_type) == (codec.ONF_EXPERIMENTER, ofp.ONFMP_FLOW_MONITOR)
+    entries, offset = [], 24
+    while offset < len(buf):
+        monitor_id, flags, match_len, out_port, table = struct.unpack_from("!IHHIB3x", buf, offset)
+        match_type, match_length = struct.unpack_from("!HH", buf, offset + 16)
+        assert (match_len, match_type, match_length) == (8, ofp.OFPMT_OXM, 4)    # an empty match, header kept
+        entries.append((table, flags, out_port))
+        offset += 16 + match_len
+    assert offset == len(buf)
+    flags = ofp.ONFFMF_ADD | ofp.ONFFMF_DELETE | ofp.ONFFMF_MODIFY
+    assert entries == [(INGRESS_TABLE, flags, ofp.OFPP_ANY), (EGRESS_TABLE, flags, ofp.OFPP_ANY)]
+    assert not flags & (ofp.ONFFMF_OWN | ofp.ONFFMF_INITIAL)
