@@ -9,7 +9,14 @@ A frame is forwarded only if its sender's `from` rules (table 0) and its receive
 (table 1) both let it through. A rule applies to its own VIF (a VIF rule) or to every VIF port of
 its network (a network rule).
 
-Table 0, ingress (`INGRESS_TABLE`): where the frame comes from.
+Table 0, ingress (`INGRESS_TABLE`): where the frame comes from, and whether its port is admitted.
+* admission: table 0's miss DROPS. A port forwards nothing until sdnctl admits it, so a VIF
+  that appears in OVSDB (boot, reboot, replug, migration) is silent until its rules are in place.
+  Admitted: the bridge's LOCAL port and every port that is not a guest's (tunnels, XO's
+  `xapiN_ifaceK`, NICs, bonds, patch ports) by `in_port` -> `next` (`PRIORITY_ADMIT`); a VIF
+  without rules the same way; a VIF with rules through its port-security flow only. A VIF with
+  rules that cannot be enforced (malformed in XAPI, or an unusable MAC in OVSDB) and any `vif*`/
+  `tap*` port without `xs-vif-uuid` stay unadmitted: fail closed.
 * `from` rules (direction `from` or `both`): `in_port` = the VIF's ofport, never the source MAC
   alone (a guest can change its MAC, not the port it is plugged into; XO issue #6153), plus
   `ipv4_dst` = the range (`arp_tpa` for ARP) and `tcp_dst`/`udp_dst` = the port (the remote
@@ -20,8 +27,11 @@ Table 0, ingress (`INGRESS_TABLE`): where the frame comes from.
   `next` (priority 100), `in_port` -> `drop` (priority 90). A guest with rules cannot send from
   another MAC, so the bridge never learns one on its port and a new MAC no longer escapes `to`
   rules (which match the MAC). Ethernet source only: not IPs, not ARP payloads (docs/rules.md,
-  Limits). VIFs without rules are untouched: they may use any MAC, as before.
-* table-miss: priority 0, empty match -> `next` (tunnels, uplinks, VIFs without rules).
+  Limits). VIFs without rules may use any MAC, as before (their admission has no MAC).
+* table-miss: priority 0, empty match -> `drop` (a port sdnctl has not admitted).
+
+The flows that admit a port (`admits`: table 0, action `next`) are what the agent holds back until
+every other new flow is confirmed on the switch, so a port is never admitted before its rules.
 
 Table 1, egress (`EGRESS_TABLE`): where the frame goes.
 * `to` rules (direction `to` or `both`): `eth_dst` = the VIF's MAC as XAPI/OVSDB know it
@@ -34,9 +44,10 @@ Broadcast and multicast frames (ARP requests, DHCP) and unicast the bridge flood
 addressed to the VIF's MAC, so `to` rules do not see them: filter them at the sender (its `from`
 rules, or a network rule, which applies to every sender on the network).
 
-The two table-miss flows (`base_flows`) go on every bridge sdnctl controls, rules or not: with a
-controller connected, OpenFlow 1.3's own table-miss drops everything (OVS adds its own
-`priority=0 actions=NORMAL` only to a bridge without a controller).
+The base flows (`base_flows`: both table-miss flows and LOCAL's admission) go on every bridge
+sdnctl controls, rules or not. With `fail_mode=secure` (the default) they, and the admissions,
+stay in force while sdnctl is away, so rules keep applying; with `standalone`, OVS replaces them
+with plain NORMAL once the controller has been gone a few seconds.
 
 Stateless, as in XO: no connection tracking. `deny ip` on `both` also drops the replies to the
 VM's own outgoing connections unless an allow covers them.
@@ -44,10 +55,10 @@ VM's own outgoing connections unless an allow covers them.
 Priorities (see `rule_priority`), the same in both tables: VIF rules above network rules; within
 each, port rules above protocol rules above `ip` rules, then the longer prefix first; deny is
 allow + 1, so an allow and a deny with the same match never tie. All rule flows (1000..40000)
-are above port security (100, 90), which is above the table-miss flows (0).
+are above port security (100, 90), which is above admission (10), above the table-miss flows (0).
 
-Ports OVS failed to set up (ofport < 1) or with an empty or malformed MAC come from OVSDB, not
-from the operator: they are skipped, and their rules add nothing.
+Ports OVS failed to set up (ofport < 1) come from OVSDB, not from the operator: they get no flows.
+A VIF with rules and an empty or malformed MAC gets none either, so it is not admitted.
 """
 
 from __future__ import annotations
@@ -60,8 +71,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from sdnctl.errors import RuleError
 from sdnctl.core.model import (
-    EGRESS_TABLE, INGRESS_TABLE, KEY_PREFIX, RULE_DIRECTIONS, RULE_PROTOCOLS, SDNCTL_COOKIE, XO_PREFIX, FlowSpec, Rule,
-    VifPort,
+    EGRESS_TABLE, INGRESS_TABLE, KEY_PREFIX, RULE_DIRECTIONS, RULE_PROTOCOLS, SDNCTL_COOKIE, XO_PREFIX, BridgePort,
+    FlowSpec, Rule, VifPort,
 )
 
 # --- rules: parse, validate, format ----------------------------------------------------------
@@ -70,12 +81,14 @@ from sdnctl.core.model import (
 RULES_KEY = KEY_PREFIX + "of-rules"
 XO_RULES_KEY = XO_PREFIX + "of-rules"
 # The keys of an XO rule object, in the order XO's own JSON.stringify writes them.
-RULE_KEYS = ("allow", "protocol", "port", "ipRange", "direction")
+# Xen Orchestra 6 adds `priority` and `cookie` (its host plugin's flow priority and hex cookie).
+RULE_KEYS = ("allow", "protocol", "port", "ipRange", "direction", "priority", "cookie")
 PORT_PROTOCOLS = ("tcp", "udp")
 
 # XO writes "from/to" for both directions; sdnctl says "both" and writes "from/to" back.
 _DIRECTION_ALIASES = {**{d: d for d in RULE_DIRECTIONS}, "from/to": "both"}
 _PORT_DIGITS = re.compile(r"[0-9]+")
+_COOKIE = re.compile(r"(0x)?[0-9a-f]{1,16}", re.IGNORECASE)
 _FIX_PROTOCOL = f"write one of {', '.join(RULE_PROTOCOLS)}"
 _FIX_DIRECTION = 'write "from" (traffic the VM sends), "to" (traffic it receives) or "both"'
 
@@ -140,6 +153,28 @@ def _parse_ip_range(value: object) -> str | None:
     return str(network)
 
 
+def _parse_xo_priority(value: object) -> int | None:
+    """XO 6's `priority`: the OpenFlow priority (0..65535) its host plugin gives the rule's flows."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and _PORT_DIGITS.fullmatch(value.strip()) and len(value.strip()) <= 5:
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFF:
+        raise _fail("priority", value, "is not an OpenFlow priority", "write a whole number from 0 to 65535, "
+                    "or remove it (sdnctl orders its flows itself)")
+    return value
+
+
+def _parse_xo_cookie(value: object) -> str | None:
+    """XO 6's `cookie`: the hex OpenFlow cookie its host plugin tags the rule's flows with (kept as written)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _COOKIE.fullmatch(value.strip()):
+        raise _fail("cookie", value, "is not a hex OpenFlow cookie", 'write up to 16 hex digits, e.g. "0x1f", '
+                    "or remove it")
+    return value.strip()
+
+
 def _parse_direction(value: object) -> str:
     direction = _DIRECTION_ALIASES.get(value.strip().lower()) if isinstance(value, str) else None
     if direction is None:
@@ -150,8 +185,8 @@ def _parse_direction(value: object) -> str:
 def parse_rule(value: dict | str) -> Rule:
     """A Rule from an XO rule object (or its JSON text), normalised; RuleError says what is wrong.
 
-    `allow`, `protocol` and `direction` are required; `port` and `ipRange` may be missing, null
-    or "". Unknown keys are errors, not silently ignored.
+    `allow`, `protocol` and `direction` are required; `port`, `ipRange` and XO 6's `priority` and
+    `cookie` may be missing, null or "". Unknown keys are errors, not silently ignored.
     """
     if isinstance(value, str):
         try:
@@ -178,7 +213,8 @@ def parse_rule(value: dict | str) -> Rule:
     port = _parse_port(value.get("port"), protocol)
     ip_range = _parse_ip_range(value.get("ipRange"))
     direction = _parse_direction(value["direction"])
-    return Rule(allow=allow, protocol=protocol, port=port, ip_range=ip_range, direction=direction)
+    return Rule(allow=allow, protocol=protocol, port=port, ip_range=ip_range, direction=direction,
+                xo_priority=_parse_xo_priority(value.get("priority")), xo_cookie=_parse_xo_cookie(value.get("cookie")))
 
 
 def _xo_object(rule: Rule) -> dict:
@@ -189,6 +225,10 @@ def _xo_object(rule: Rule) -> dict:
         obj["port"] = rule.port
     obj["ipRange"] = "" if rule.ip_range is None else rule.ip_range
     obj["direction"] = "from/to" if rule.direction == "both" else rule.direction
+    if rule.xo_priority is not None:
+        obj["priority"] = rule.xo_priority
+    if rule.xo_cookie is not None:
+        obj["cookie"] = rule.xo_cookie
     return obj
 
 
@@ -283,7 +323,8 @@ MAX_PRIORITY = 40_000
 # Below every rule flow, above the table-miss flows: a rule decides first, then port security.
 PRIORITY_PORT_SECURITY = 100   # table 0: in_port + the VIF's own MAC -> next
 PRIORITY_PORT_DROP = 90        # table 0: in_port, any other MAC -> drop
-PRIORITY_TABLE_MISS = 0
+PRIORITY_ADMIT = 10            # table 0: an admitted port without port security (not a ruled VIF) -> next
+PRIORITY_TABLE_MISS = 0        # table 0: a port not admitted -> drop; table 1: -> NORMAL
 _CLASS = {"ip": 0, "icmp": 1, "tcp": 1, "udp": 1, "arp": 1}
 
 
@@ -305,17 +346,48 @@ ETH_TYPE_IP = 0x0800
 ETH_TYPE_ARP = 0x0806
 IP_PROTO = {"icmp": 1, "tcp": 6, "udp": 17}
 OFPP_MAX = 0xFF00   # ofports from here up are OpenFlow's reserved ports (LOCAL, NORMAL, ...), never a VIF
+OFPP_LOCAL = 0xFFFF_FFFE   # the bridge's own internal port in OpenFlow 1.3 (OVSDB shows it as ofport 65534)
+GUEST_PREFIXES = ("vif", "tap")   # XCP-ng's guest interfaces: never admitted as infrastructure
 
 _MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+
+
+def admit(ofport: int) -> FlowSpec:
+    """Table 0's flow that lets a port's frames on to table 1 (a port with no rules of its own)."""
+    return FlowSpec(priority=PRIORITY_ADMIT, match=(("in_port", ofport),), action="next", table_id=INGRESS_TABLE)
+
+
+def admits(flow: FlowSpec) -> bool:
+    """Whether a flow lets frames in at table 0 (an admission, port security's allow, a `from` allow):
+    the agent installs these only once every other new flow of the bridge is confirmed."""
+    return flow.table_id == INGRESS_TABLE and flow.action == "next"
+
+
 _BASE_FLOWS = frozenset({
-    FlowSpec(priority=PRIORITY_TABLE_MISS, match=(), action="next", table_id=INGRESS_TABLE),
+    FlowSpec(priority=PRIORITY_TABLE_MISS, match=(), action="drop", table_id=INGRESS_TABLE),
+    admit(OFPP_LOCAL),
     FlowSpec(priority=PRIORITY_TABLE_MISS, match=(), action="normal", table_id=EGRESS_TABLE),
 })
 
 
 def base_flows() -> frozenset[FlowSpec]:
-    """The two table-miss flows every controlled bridge carries: table 0 -> next, table 1 -> normal."""
+    """What every controlled bridge carries: table 0 miss -> drop, LOCAL admitted, table 1 miss -> normal."""
     return _BASE_FLOWS
+
+
+def is_guest(port: BridgePort) -> bool:
+    """A guest's interface (XCP-ng's `vif<domid>.<devid>` / `tap...`, or any with `xs-vif-uuid`)."""
+    return bool(port.vif_uuid) or port.name.startswith(GUEST_PREFIXES)
+
+
+def infrastructure_ofports(ports: Iterable[BridgePort]) -> dict[str, frozenset[int]]:
+    """Bridge -> the ofports to admit as they are: every port that is not a guest's and that OVS set up
+    (tunnels, XO's, NICs, bonds, patch ports). LOCAL is admitted by `base_flows`."""
+    out: dict[str, set[int]] = {}
+    for port in ports:
+        if port.bridge and not is_guest(port) and isinstance(port.ofport, int) and 1 <= port.ofport < OFPP_MAX:
+            out.setdefault(port.bridge, set()).add(port.ofport)
+    return {bridge: frozenset(ofports) for bridge, ofports in out.items()}
 
 
 def _vif_mac(port: VifPort) -> str | None:
@@ -387,18 +459,23 @@ def _port_security(ofport: int, mac: str) -> frozenset[FlowSpec]:
 
 
 def desired_flows(vif_rules: Mapping[str, Sequence[Rule]], network_rules: Mapping[str, Sequence[Rule]],
-                  ports: Iterable[VifPort], bridges: Iterable[str] = ()) -> dict[str, frozenset[FlowSpec]]:
+                  ports: Iterable[VifPort], bridges: Iterable[str] = (), *,
+                  infrastructure: Mapping[str, Iterable[int]] | None = None,
+                  blocked: Iterable[str] = ()) -> dict[str, frozenset[FlowSpec]]:
     """Every sdnctl flow each bridge should carry: bridge name -> flows.
 
-    Every bridge in `bridges` (those sdnctl controls) or with a port gets `base_flows()`, plus, per
-    VIF port with at least one rule, its port-security flows and its rules' flows. `vif_rules` is
-    keyed by VIF uuid, `network_rules` by XAPI network uuid; a network rule applies to every VIF
-    port of its network. Rules of VIFs or networks without a usable port here add nothing.
+    Every bridge in `bridges` (those sdnctl controls) or with a port gets `base_flows()` and an
+    admission for each of its `infrastructure` ofports (bridge -> ofports, `infrastructure_ofports`).
+    A VIF port with at least one rule gets its port-security flows and its rules' flows (and is
+    admitted by them only); one without rules is admitted as it is; one whose VIF or network uuid
+    is in `blocked` (rules sdnctl cannot read) or whose rules need a MAC it lacks gets nothing, so
+    it forwards nothing. `vif_rules` is keyed by VIF uuid, `network_rules` by XAPI network uuid.
     Raises RuleError if a rule of a port here is not valid and canonical (build them with parse_rule).
     """
     if isinstance(bridges, str):
         raise TypeError(f"desired_flows: bridges must be an iterable of bridge names, not the string {bridges!r}")
     checked: set[Rule] = set()
+    blocked = frozenset(blocked)
 
     def valid(rules: Sequence[Rule]) -> Sequence[Rule]:
         for rule in rules:
@@ -407,14 +484,22 @@ def desired_flows(vif_rules: Mapping[str, Sequence[Rule]], network_rules: Mappin
         return rules
 
     out: dict[str, set[FlowSpec]] = {bridge: set(_BASE_FLOWS) for bridge in bridges}
+    for bridge, ofports in (infrastructure or {}).items():
+        out.setdefault(bridge, set(_BASE_FLOWS)).update(admit(ofport) for ofport in ofports)
     for port in ports:
         ruled = [(rule, False) for rule in valid(vif_rules.get(port.vif_uuid, ()))]
         ruled += [(rule, True) for rule in valid(network_rules.get(port.network_uuid, ()))]
         if not port.bridge:
             continue
         flows = out.setdefault(port.bridge, set(_BASE_FLOWS))
+        if port.vif_uuid in blocked or port.network_uuid in blocked:
+            continue
+        if not ruled:
+            if isinstance(port.ofport, int) and 1 <= port.ofport < OFPP_MAX:
+                flows.add(admit(port.ofport))
+            continue
         mac = _vif_mac(port)
-        if mac is None or not ruled:
+        if mac is None:
             continue
         flows |= _port_security(port.ofport, mac)
         for rule, network_rule in ruled:

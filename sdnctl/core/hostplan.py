@@ -10,10 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sdnctl.core.features import supported_plan
-from sdnctl.core.flows import desired_flows
+from sdnctl.core.flows import desired_flows, infrastructure_ofports
 from sdnctl.core.inventory import Inventory
-from sdnctl.core.model import FlowSpec, ObservedPort, PortPlan, VifPort
+from sdnctl.core.model import FAIL_MODES, KEY_PREFIX, BridgePort, FlowSpec, ObservedPort, PortPlan, VifPort
 from sdnctl.core.topology import DesiredState, openflow_targets, plan_ports
+
+FAIL_MODE_KEY = KEY_PREFIX + "fail-mode"   # a network's other_config: "secure" | "standalone"
+DEFAULT_FAIL_MODE = "secure"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class World:
     desired: DesiredState = field(default_factory=lambda: DesiredState(tunnels={}, centers={},
                                                                          frozen_networks=frozenset()))
     complete: bool = False
+    fail_mode: str = DEFAULT_FAIL_MODE                                   # the config file's `fail_mode`
+    network_fail_modes: Mapping[str, str] = field(default_factory=dict)  # XAPI network uuid -> its raw `sdnctl:fail-mode`
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class ObservedHost:
     vif_ports: tuple[VifPort, ...]
     schema_version: str = ""
     missing_columns: frozenset[str] = frozenset()   # optional columns the host's schema lacks
+    interfaces: tuple[BridgePort, ...] = ()         # every interface on a bridge, with its ofport (admission)
+    fail_modes: Mapping[str, str] = field(default_factory=dict)            # bridge -> its fail_mode ("" if unset)
+    bridge_networks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # bridge -> xs-network-uuids
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,40 @@ def controlled_bridges(host_uuid: str, world: World, observed: ObservedHost) -> 
     return frozenset((bridges | set(observed.controllers)) & observed.bridges)
 
 
+def parse_fail_mode(value: object, network_uuid: str) -> str:
+    """A network's `sdnctl:fail-mode` value, normalised; ValueError saying what is wrong and the fix."""
+    mode = value.strip().lower() if isinstance(value, str) else None
+    if mode not in FAIL_MODES:
+        raise ValueError(f"network {network_uuid}: {FAIL_MODE_KEY}: {value!r} is not a fail mode; write \"secure\" "
+                         "(rules hold while sdnctl is away) or \"standalone\" (plain switching while it is away), "
+                         "or remove the key for the config file's fail_mode; using \"secure\" meanwhile")
+    return mode
+
+
+def bridge_fail_modes(bridges: frozenset[str], world: World,
+                      observed: ObservedHost) -> tuple[dict[str, str], tuple[str, ...]]:
+    """(bridge -> the fail_mode it should have, the errors of malformed settings).
+
+    A bridge takes its networks' `sdnctl:fail-mode`, else the global `fail_mode`. A malformed value
+    is reported and counts as "secure" (fail closed); it changes nothing else. Networks sharing a
+    bridge that disagree get "secure": rules holding is the safer way to be wrong.
+    """
+    modes, errors = {}, []
+    for bridge in sorted(bridges):
+        wanted = set()
+        for network in observed.bridge_networks.get(bridge, ()):
+            if network in world.network_fail_modes:
+                try:
+                    wanted.add(parse_fail_mode(world.network_fail_modes[network], network))
+                except ValueError as exc:
+                    errors.append(str(exc))
+                    wanted.add("secure")
+        if not wanted:
+            wanted.add(world.fail_mode if world.fail_mode in FAIL_MODES else DEFAULT_FAIL_MODE)
+        modes[bridge] = "secure" if "secure" in wanted else wanted.pop()
+    return modes, tuple(errors)
+
+
 def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_port: int) -> HostPlan:
     """The smallest OVSDB change that makes this host right, and the flows its controlled bridges need."""
     controlled = controlled_bridges(host_uuid, world, observed)
@@ -88,11 +130,14 @@ def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_
         # A pool we have not heard from may hold the far end (or the center) of any network
         # this host already carries: leave those exactly as they are, add only new ones.
         desired = frozenset(spec for spec in desired if spec.network_id not in frozen)
+    fail_modes, fail_mode_errors = bridge_fail_modes(controlled, world, observed)
     ports = plan_ports(desired, observed.ports, bridges=observed.bridges, frozen_networks=frozen,
                        controllers=targets, observed_controllers=observed.controllers,
-                       rstp=world.desired.rstp_bridges.get(host_uuid, ()), observed_rstp=observed.rstp_bridges)
+                       rstp=world.desired.rstp_bridges.get(host_uuid, ()), observed_rstp=observed.rstp_bridges,
+                       fail_modes=fail_modes, observed_fail_modes=observed.fail_modes)
     ports, notes = supported_plan(ports, observed.schema_version, observed.missing_columns)
     wanted = desired_flows(world.inventory.vif_rules, world.inventory.network_rules, observed.vif_ports,
-                           bridges=controlled)
+                           bridges=controlled, infrastructure=infrastructure_ofports(observed.interfaces),
+                           blocked=world.inventory.rule_errors)
     flows = {bridge: wanted.get(bridge, frozenset()) for bridge in observed.controllers}
-    return HostPlan(ports=ports, flows=flows, notes=notes)
+    return HostPlan(ports=ports, flows=flows, notes=notes + fail_mode_errors)

@@ -106,11 +106,12 @@ class PortPlan:
     set_controllers: tuple[tuple[str, str], ...] = ()
     remove_controllers: tuple[str, ...] = ()
     enable_rstp: tuple[str, ...] = ()
+    set_fail_modes: tuple[tuple[str, str], ...] = ()   # (bridge, "secure" | "standalone")
 
     @property
     def empty(self) -> bool:
         return not (self.add or self.delete or self.modify or self.set_controllers or self.remove_controllers
-                    or self.enable_rstp)
+                    or self.enable_rstp or self.set_fail_modes)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,9 @@ class Rule:
     """A traffic rule, Xen Orchestra's model: allow or deny `protocol` [port] to/from `ip_range`.
 
     `direction` is seen from the VM: `from` = traffic the VM sends, `to` = traffic it receives.
+    `xo_priority` and `xo_cookie` are Xen Orchestra 6's `priority` (the OpenFlow priority XO's host
+    plugin gives the rule's flows) and `cookie` (the hex cookie it tags them with): read, validated
+    and written back so that XO keeps seeing its rules; sdnctl orders its own flows (flows.rule_priority).
     """
 
     allow: bool
@@ -150,6 +154,8 @@ class Rule:
     port: int | None = None
     ip_range: str | None = None
     direction: str = "both"
+    xo_priority: int | None = None
+    xo_cookie: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,19 @@ class VifPort:
     mac: str
 
 
+@dataclass(frozen=True)
+class BridgePort:
+    """Any interface on a host bridge with its OpenFlow port (tunnels, NICs, bonds, internal ports, VIFs).
+
+    `vif_uuid` is its `xs-vif-uuid` ("" for ports that are not a guest's)."""
+
+    bridge: str
+    name: str
+    ofport: int
+    vif_uuid: str = ""
+
+
+FAIL_MODES = ("secure", "standalone")
 INGRESS_TABLE, EGRESS_TABLE = 0, 1
 
 

@@ -99,13 +99,17 @@ def plan_ports(desired: Iterable[TunnelSpec], observed: Iterable[ObservedPort], 
                bridges: Iterable[str], frozen_networks: Iterable[str] = (),
                controllers: Mapping[str, str] | None = None,
                observed_controllers: Mapping[str, str] | None = None,
-               rstp: Iterable[str] = (), observed_rstp: Iterable[str] = ()) -> PortPlan:
+               rstp: Iterable[str] = (), observed_rstp: Iterable[str] = (),
+               fail_modes: Mapping[str, str] | None = None,
+               observed_fail_modes: Mapping[str, str] | None = None) -> PortPlan:
     """The smallest change that makes a host's sdnctl-owned ports equal `desired`.
 
     Ports of frozen (malformed) networks are left as they are; desired ports on a bridge
     the host does not have yet wait for it (xcp-networkd creates bridges on PIF plug).
     `controllers` (bridge -> target) is what sdnctl's controller rows should be, compared with
-    `observed_controllers`; None leaves controller rows alone.
+    `observed_controllers`; None leaves controller rows alone. `fail_modes` (bridge -> "secure" |
+    "standalone") is what each controlled bridge's fail_mode should be, compared with
+    `observed_fail_modes` (an unset fail_mode is "", which OVS treats as standalone).
     """
     desired = list(desired)
     present = set(bridges)
@@ -132,9 +136,12 @@ def plan_ports(desired: Iterable[TunnelSpec], observed: Iterable[ObservedPort], 
         set_controllers = [(b, t) for b, t in sorted(controllers.items()) if b in present and have.get(b) != t]
         remove_controllers = sorted(b for b in have if b not in controllers and b in present)
     enable_rstp = tuple(sorted(set(rstp) & present - set(observed_rstp)))
+    seen_modes = observed_fail_modes or {}
+    set_fail_modes = tuple(sorted((b, mode) for b, mode in (fail_modes or {}).items()
+                                  if b in present and seen_modes.get(b, "") != mode))
     return PortPlan(add=tuple(add), delete=tuple(delete), modify=tuple(modify),
                     set_controllers=tuple(set_controllers), remove_controllers=tuple(remove_controllers),
-                    enable_rstp=enable_rstp)
+                    enable_rstp=enable_rstp, set_fail_modes=set_fail_modes)
 
 
 # --- OpenFlow controller listeners ----------------------------------------------------------

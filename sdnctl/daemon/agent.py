@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sdnctl.core.flows import admits
 from sdnctl.core.hostplan import HostPlan, ObservedHost, World, plan_host
 from sdnctl.core.inventory import Host
 from sdnctl.core.model import FlowSpec, PortPlan
@@ -28,10 +29,13 @@ MAX_TRY_AGAIN = 3           # in a row, before it counts as a failure
 
 def observe(switch: HostSwitch) -> ObservedHost:
     """What a connected switch holds, as the core plans with it."""
-    return ObservedHost(address=switch.target.rsplit(":", 1)[0], bridges=frozenset(switch.bridges()),
+    bridges = switch.bridges()
+    return ObservedHost(address=switch.target.rsplit(":", 1)[0], bridges=frozenset(bridges),
                         ports=tuple(switch.owned_ports()), controllers=switch.controllers(),
                         rstp_bridges=frozenset(switch.rstp_bridges()), vif_ports=tuple(switch.vif_ports()),
-                        schema_version=switch.schema_version or "", missing_columns=switch.missing_columns)
+                        schema_version=switch.schema_version or "", missing_columns=switch.missing_columns,
+                        interfaces=tuple(switch.interfaces()), fail_modes=switch.fail_modes(),
+                        bridge_networks={name: tuple(n for n in networks if n) for name, networks in bridges.items()})
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ class HostAgent:
                 self._openflow.add(bridge)
                 if not channel.connected(key) or self._synced_flows.get(bridge) == flows:
                     continue
-                added, deleted = await channel.sync(key, flows)
+                added, deleted = await self._sync_bridge(channel, key, bridge, flows)
             except OpenFlowError as exc:
                 self._openflow_errors[bridge] = str(exc)
                 log.warning("%s: OpenFlow %s: %s", self.host.name, bridge, exc)
@@ -153,6 +157,25 @@ class HostAgent:
             self.switch.stats["flows_deleted"] += deleted
             if added or deleted:
                 log.info("%s: %s: +%d -%d flows", self.host.name, bridge, added, deleted)
+
+    async def _sync_bridge(self, channel: FlowChannel, key: str, bridge: str,
+                           flows: frozenset[FlowSpec]) -> tuple[int, int]:
+        """Sync in two barrier-confirmed steps when new flows would admit a port: first everything
+        else (the port's rules, port security's drop), then the admissions. A port is never let in
+        before its rules are on the switch, whatever order the switch applies one batch in.
+
+        Without a confirmed last sync (a new link) the switch may hold anything, so one sync; the
+        flows of one batch are applied in the order they are sent (docs/rules.md, Admission).
+        """
+        synced = self._synced_flows.get(bridge)
+        if synced is not None:
+            held_back = {flow for flow in flows - synced if admits(flow)}
+            first = flows - held_back
+            if held_back and first != synced:
+                added, deleted = await channel.sync(key, first)
+                more_added, more_deleted = await channel.sync(key, flows)
+                return added + more_added, deleted + more_deleted
+        return await channel.sync(key, flows)
 
     def openflow_connected(self, bridge: str) -> None:
         """The switch (re)connected: its flow table may be anything now; sync it again."""

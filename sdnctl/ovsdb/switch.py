@@ -28,7 +28,9 @@ import ovs.timeval
 from sdnctl import retry
 from sdnctl.errors import OvsdbError
 from sdnctl.core.features import OPTIONAL_COLUMNS, RSTP
-from sdnctl.core.model import OWNER_CONTROLLER, OWNER_NETWORK, OWNER_REMOTE, ObservedPort, PortPlan, TunnelSpec, VifPort
+from sdnctl.core.model import (
+    OWNER_CONTROLLER, OWNER_NETWORK, OWNER_REMOTE, BridgePort, ObservedPort, PortPlan, TunnelSpec, VifPort,
+)
 from sdnctl.ovsdb import tls
 
 log = logging.getLogger(__name__)
@@ -263,6 +265,22 @@ class HostSwitch:
                                         mac=ids.get("attached-mac", "").strip('"').lower()))
         return vifs
 
+    def interfaces(self) -> list[BridgePort]:
+        """Every interface on a bridge that OVS gave an OpenFlow port, whoever owns it (what admission needs)."""
+        port_bridge = self._port_bridges()
+        found = []
+        for port in self.idl.tables["Port"].rows.values():
+            bridge = port_bridge.get(port.uuid, "")
+            for iface in port.interfaces:
+                if bridge and iface.ofport and iface.ofport[0] > 0:
+                    found.append(BridgePort(bridge=bridge, name=iface.name, ofport=iface.ofport[0],
+                                            vif_uuid=iface.external_ids.get("xs-vif-uuid", "")))
+        return found
+
+    def fail_modes(self) -> dict[str, str]:
+        """Bridge -> its fail_mode ("" when unset, which OVS treats as standalone)."""
+        return {row.name: (row.fail_mode[0] if row.fail_mode else "") for row in self.idl.tables["Bridge"].rows.values()}
+
     def controllers(self) -> dict[str, str]:
         """Bridge -> the target of sdnctl's own Controller row on it."""
         return {bridge.name: row.target for bridge in self.idl.tables["Bridge"].rows.values()
@@ -334,7 +352,9 @@ class HostSwitch:
             port.interfaces = [iface]
             port.external_ids = _owner_ids(spec)
             bridges[spec.bridge].addvalue("ports", port.uuid)
-        self._plan_controllers(txn, bridges, plan)
+        _plan_controllers(self.idl, txn, bridges, plan)
+        for name, mode in plan.set_fail_modes:
+            bridges[name].fail_mode = [mode]
         for name in plan.enable_rstp:
             bridges[name].rstp_enable = True
         status = await self._commit(txn)
@@ -347,27 +367,6 @@ class HostSwitch:
         self.stats["ports_deleted"] += len(plan.delete)
         self.stats["ports_modified"] += len(plan.modify)
         self.stats["controllers_set"] += len(plan.set_controllers)
-
-    def _plan_controllers(self, txn: ovs.db.idl.Transaction, bridges: dict, plan: PortPlan) -> None:
-        """sdnctl's Controller row per bridge (passive TLS listener), OpenFlow 1.3, fail_mode standalone."""
-        for name in plan.remove_controllers:
-            bridge = bridges.get(name)
-            for row in list(bridge.controller) if bridge else ():
-                if row.external_ids.get(OWNER_CONTROLLER) == "true":
-                    bridge.delvalue("controller", row.uuid)
-                    row.delete()
-        for name, target in plan.set_controllers:
-            bridge = bridges[name]
-            ours = [row for row in bridge.controller if row.external_ids.get(OWNER_CONTROLLER) == "true"]
-            row = ours[0] if ours else txn.insert(self.idl.tables["Controller"])
-            row.target = target
-            row.external_ids = {OWNER_CONTROLLER: "true"}
-            if not ours:
-                bridge.addvalue("controller", row.uuid)
-            if bridge.fail_mode != ["standalone"]:
-                bridge.fail_mode = ["standalone"]  # traffic keeps flowing (NORMAL) while sdnctl is away
-            if bridge.protocols and "OpenFlow13" not in bridge.protocols:
-                bridge.protocols = list(bridge.protocols) + ["OpenFlow13"]
 
     async def _commit(self, txn: ovs.db.idl.Transaction) -> str:
         loop = asyncio.get_running_loop()
@@ -388,3 +387,28 @@ class HostSwitch:
 
 def _owner_ids(spec: TunnelSpec) -> dict[str, str]:
     return {OWNER_NETWORK: spec.network_id, OWNER_REMOTE: spec.remote_host}
+
+
+def _plan_controllers(idl: ovs.db.idl.Idl, txn: ovs.db.idl.Transaction, bridges: dict, plan: PortPlan) -> None:
+    """sdnctl's Controller row per bridge (passive TLS listener) and OpenFlow 1.3; the plan sets fail_mode.
+
+    A bridge left without any controller goes back to standalone: in secure mode with no
+    controller OVS adds no flow of its own, and the bridge would forward nothing."""
+    for name in plan.remove_controllers:
+        bridge = bridges.get(name)
+        for row in list(bridge.controller) if bridge else ():
+            if row.external_ids.get(OWNER_CONTROLLER) == "true":
+                bridge.delvalue("controller", row.uuid)
+                row.delete()
+        if bridge and all(row.external_ids.get(OWNER_CONTROLLER) == "true" for row in bridge.controller):
+            bridge.fail_mode = ["standalone"]
+    for name, target in plan.set_controllers:
+        bridge = bridges[name]
+        ours = [row for row in bridge.controller if row.external_ids.get(OWNER_CONTROLLER) == "true"]
+        row = ours[0] if ours else txn.insert(idl.tables["Controller"])
+        row.target = target
+        row.external_ids = {OWNER_CONTROLLER: "true"}
+        if not ours:
+            bridge.addvalue("controller", row.uuid)
+        if bridge.protocols and "OpenFlow13" not in bridge.protocols:
+            bridge.protocols = list(bridge.protocols) + ["OpenFlow13"]

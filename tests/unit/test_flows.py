@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 
 from sdnctl.errors import RuleError
 from sdnctl.core.flows import (
-    MAX_PRIORITY, MIN_PRIORITY, PRIORITY_PORT_DROP, PRIORITY_PORT_SECURITY, PRIORITY_TABLE_MISS, RULE_KEYS,
-    base_flows, desired_flows, describe_rule, format_rule, parse_rule, parse_rules_json, rule_priority, rules_json,
+    MAX_PRIORITY, MIN_PRIORITY, PRIORITY_ADMIT, PRIORITY_PORT_DROP, PRIORITY_PORT_SECURITY, PRIORITY_TABLE_MISS,
+    RULE_KEYS, admit, admits, base_flows, desired_flows, infrastructure_ofports, is_guest, describe_rule, format_rule, parse_rule, parse_rules_json, rule_priority, rules_json,
 )
 from tests.flowtext import flow_to_ofctl, port_security_flows, rule_flows
 from sdnctl.core.model import (
-    EGRESS_TABLE, INGRESS_TABLE, RULE_DIRECTIONS, RULE_PROTOCOLS, SDNCTL_COOKIE, FlowSpec, Rule, VifPort,
+    EGRESS_TABLE, INGRESS_TABLE, RULE_DIRECTIONS, RULE_PROTOCOLS, SDNCTL_COOKIE, BridgePort, FlowSpec, Rule, VifPort,
 )
 
 IP, ARP = 0x0800, 0x0806
@@ -54,7 +54,8 @@ def egress(priority: int, action: str, **match: object) -> FlowSpec:
     return FlowSpec(priority=priority, match=tuple(sorted(match.items())), action=action, table_id=EGRESS_TABLE)
 
 
-BASE = {ingress(0, "next"), egress(0, "normal")}
+LOCAL = 0xFFFFFFFE   # OFPP_LOCAL: the bridge's own port, always admitted
+BASE = {ingress(0, "drop"), ingress(10, "next", in_port=LOCAL), egress(0, "normal")}
 SECURITY_A = {ingress(100, "next", in_port=7, eth_src=MAC_A), ingress(90, "drop", in_port=7)}
 SECURITY_B = {ingress(100, "next", in_port=8, eth_src=MAC_B), ingress(90, "drop", in_port=8)}
 
@@ -130,21 +131,92 @@ def test_network_rule_flows_are_those_of_a_vif_rule_in_the_network_band():
 
 # --- base flows and port security ------------------------------------------------------------------
 
-def test_base_flows_are_the_two_table_miss_flows():
+def test_base_flows_are_the_table_miss_flows_and_the_bridges_own_port():
     assert base_flows() == BASE
-    assert all(f.cookie == SDNCTL_COOKIE and f.priority == PRIORITY_TABLE_MISS == 0 for f in base_flows())
+    assert all(f.cookie == SDNCTL_COOKIE for f in base_flows())
+    assert {f.priority for f in base_flows()} == {PRIORITY_TABLE_MISS, PRIORITY_ADMIT} == {0, 10}
 
 
 def test_every_controlled_bridge_gets_the_base_flows_even_without_rules():
     assert desired_flows({}, {}, [], bridges=["xapi1"]) == {"xapi1": BASE}
     out = desired_flows({"vif-a": [rule(False)]}, {}, [PORT_A, PORT_C], bridges=("xapi1", "xenbr1"))
-    assert out == {"xapi1": BASE, "xenbr1": BASE | SECURITY_A | flows_of(rule(False)), "xenbr2": BASE}
+    assert out == {"xapi1": BASE, "xenbr1": BASE | SECURITY_A | flows_of(rule(False)), "xenbr2": BASE | {admit(3)}}
 
 
-def test_base_flows_alone_forward_everything():
-    for packet in (_tcp_from_a(80), {"in_port": 1, "eth_src": MAC_B, "eth_dst": "ff:ff:ff:ff:ff:ff",
-                                      "eth_type": ARP, "arp_spa": "10.0.0.1", "arp_tpa": "10.0.0.2"}):
-        assert _verdict(base_flows(), packet) == "normal"
+ARP_FROM_1 = {"in_port": 1, "eth_src": MAC_B, "eth_dst": "ff:ff:ff:ff:ff:ff", "eth_type": ARP,
+              "arp_spa": "10.0.0.1", "arp_tpa": "10.0.0.2"}
+
+
+def test_base_flows_alone_forward_nothing_but_the_bridges_own_port():
+    for packet in (_tcp_from_a(80), ARP_FROM_1):
+        assert _verdict(base_flows(), packet) == "drop"
+    assert _verdict(base_flows(), {**ARP_FROM_1, "in_port": 0xFFFFFFFE}) == "normal"
+    assert _verdict(base_flows() | {admit(1)}, ARP_FROM_1) == "normal"
+
+
+# --- admission: a port forwards nothing until sdnctl has admitted it ------------------------------
+
+ADMISSION_CASES = [
+    # (id, vif rules, network rules, blocked, flows expected for port A on xenbr1, beside BASE)
+    ("no-rules-admitted-as-is", {}, {}, (), {admit(7)}),
+    ("vif-rule-admitted-by-port-security", {"vif-a": [rule(False, "icmp")]}, {}, (),
+     SECURITY_A | rule_flows(rule(False, "icmp"), PORT_A)),
+    ("network-rule-admitted-by-port-security", {}, {NET1: [rule(False, "icmp")]}, (),
+     SECURITY_A | rule_flows(rule(False, "icmp"), PORT_A, network_rule=True)),
+    ("vif-rules-malformed-not-admitted", {}, {}, ("vif-a",), set()),
+    ("network-rules-malformed-not-admitted", {"vif-a": [rule(True, "ip")]}, {}, (NET1,), set()),
+    ("other-object-malformed-still-admitted", {}, {}, ("vif-b", NET2), {admit(7)}),
+]
+
+
+@pytest.mark.parametrize("vif_rules, network_rules, blocked, expected", [c[1:] for c in ADMISSION_CASES],
+                         ids=[c[0] for c in ADMISSION_CASES])
+def test_which_vif_ports_are_admitted_and_how(vif_rules, network_rules, blocked, expected):
+    assert desired_flows(vif_rules, network_rules, [PORT_A], blocked=blocked)["xenbr1"] == BASE | expected
+
+
+INTERFACES = [
+    # (id, interface, admitted as infrastructure)
+    ("sdnctl-tunnel", BridgePort("xenbr1", "sdn0123456789ab", 4), True),
+    ("xo-tunnel", BridgePort("xenbr1", "xapi3_iface0", 5), True),
+    ("nic", BridgePort("xenbr1", "eth1", 1), True),
+    ("bond-or-patch", BridgePort("xenbr1", "bond0", 2), True),
+    ("vif", BridgePort("xenbr1", "vif3.0", 7, vif_uuid="vif-a"), False),
+    ("vif-without-xapi-ids", BridgePort("xenbr1", "vif9.1", 9), False),
+    ("tap-without-xapi-ids", BridgePort("xenbr1", "tap9.0", 10), False),
+    ("any-port-with-a-vif-uuid", BridgePort("xenbr1", "weird0", 11, vif_uuid="vif-z"), False),
+    ("ofport-not-set-up", BridgePort("xenbr1", "eth2", -1), False),
+    ("ofport-unassigned", BridgePort("xenbr1", "eth3", 0), False),
+    ("internal-port-is-local", BridgePort("xenbr1", "xenbr1", 65534), False),   # admitted as LOCAL by BASE
+    ("no-bridge", BridgePort("", "eth4", 3), False),
+]
+
+
+@pytest.mark.parametrize("port, admitted", [c[1:] for c in INTERFACES], ids=[c[0] for c in INTERFACES])
+def test_infrastructure_ports_are_admitted_and_guests_never_are(port, admitted):
+    found = infrastructure_ofports([port])
+    assert (port.ofport in found.get(port.bridge, ())) == admitted
+    if port.vif_uuid or port.name.startswith(("vif", "tap")):
+        assert is_guest(port)
+
+
+def test_infrastructure_admissions_go_on_their_bridge_below_every_other_flow():
+    out = desired_flows({"vif-a": [rule(False, "ip")]}, {}, [PORT_A], infrastructure={"xenbr1": [1, 4], "xapi2": [2]})
+    assert {admit(1), admit(4)} <= out["xenbr1"] and out["xapi2"] == BASE | {admit(2)}
+    ruled = [f for f in out["xenbr1"] if f.match and f.match[0] == ("eth_type", IP) or ("in_port", 7) in f.match]
+    assert min(f.priority for f in ruled) > PRIORITY_ADMIT > PRIORITY_TABLE_MISS
+
+
+@pytest.mark.parametrize("flow, admitting", [
+    (admit(3), True),
+    (ingress(100, "next", in_port=7, eth_src=MAC_A), True),
+    (ingress(90, "drop", in_port=7), False),
+    (ingress(0, "drop"), False),
+    (egress(0, "normal"), False),
+    (egress(30001, "drop", eth_dst=MAC_A), False),
+], ids=["admission", "port-security-allow", "port-security-drop", "table-miss", "egress-miss", "to-rule"])
+def test_admits_names_the_flows_the_agent_holds_back(flow, admitting):
+    assert admits(flow) == admitting
 
 
 def test_port_security_lets_a_vif_send_from_its_own_mac_only():
@@ -160,8 +232,8 @@ def test_port_security_covers_every_ruled_port_and_only_those():
     out = desired_flows({"vif-b": [rule(True, "tcp", port=22, direction="to")]}, {NET2: [rule(False, "icmp")]},
                         [PORT_A, PORT_B, PORT_C])
     assert SECURITY_B <= out["xenbr1"] and port_security_flows(PORT_C) <= out["xenbr2"]
-    # A has no rule: no flow names its port or its MAC, so it may send from any MAC, as before.
-    assert not any(value in (7, MAC_A) for f in out["xenbr1"] for _, value in f.match)
+    # A has no rule: only its admission names its port, nothing its MAC: it may send from any MAC, as before.
+    assert [f for f in out["xenbr1"] if any(value in (7, MAC_A) for _, value in f.match)] == [admit(7)]
 
 
 def test_an_allow_does_not_let_a_frame_from_another_mac_past_port_security():
@@ -185,9 +257,12 @@ UNUSABLE_PORTS = [
 
 
 @pytest.mark.parametrize("port", [c[1] for c in UNUSABLE_PORTS], ids=[c[0] for c in UNUSABLE_PORTS])
-def test_a_port_ovsdb_shows_half_set_up_is_skipped(port):
+def test_a_ruled_port_ovsdb_shows_half_set_up_gets_no_flows_so_it_is_not_admitted(port):
     assert desired_flows({"vif-a": [rule(False)]}, {NET1: [rule(False, "icmp")]}, [port]) == {"xenbr1": BASE}
     assert rule_flows(rule(False), port) == port_security_flows(port) == frozenset()
+    # Without rules, only the ofport matters: its MAC is not needed to admit it.
+    unruled = desired_flows({}, {}, [port])["xenbr1"]
+    assert unruled == (BASE | {admit(7)} if port.ofport == 7 else BASE)
 
 
 def test_a_portless_vif_and_a_bridge_name_string_are_refused_or_skipped():
@@ -204,13 +279,13 @@ def test_network_rule_applies_to_every_port_of_its_network_only():
     assert out == {
         "xenbr1": BASE | SECURITY_A | SECURITY_B | {egress(21001, "drop", eth_type=IP, ip_proto=1, eth_dst=MAC_A),
                                                     egress(21001, "drop", eth_type=IP, ip_proto=1, eth_dst=MAC_B)},
-        "xenbr2": BASE,
+        "xenbr2": BASE | {admit(3)},
     }
 
 
 def test_rules_without_a_plugged_port_add_nothing_and_every_bridge_with_a_port_appears():
     out = desired_flows({"vif-unplugged": [rule(False)]}, {"net-without-ports": [rule(False)]}, [PORT_C])
-    assert out == {"xenbr2": BASE}
+    assert out == {"xenbr2": BASE | {admit(3)}}
     assert desired_flows({"vif-a": [rule(False)]}, {}, []) == {}
 
 
@@ -271,7 +346,8 @@ def test_priority_order_in_each_table():
         "table=0,priority=22001,udp,in_port=7,tp_dst=53,actions=drop",                          # network deny udp 53
         f"table=0,priority=100,in_port=7,dl_src={MAC_A},actions=goto_table:1",                  # port security
         "table=0,priority=90,in_port=7,actions=drop",                                           # port security
-        "table=0,priority=0,actions=goto_table:1",                                              # table-miss
+        "table=0,priority=10,in_port=4294967294,actions=goto_table:1",                          # LOCAL admitted
+        "table=0,priority=0,actions=drop",                                                      # not admitted
     ]
     assert table(EGRESS_TABLE) == [
         f"table=1,priority=30001,ip,dl_dst={MAC_A},actions=drop",
@@ -339,7 +415,8 @@ def test_changing_its_mac_does_not_get_a_guest_past_its_from_rules():
 def test_a_receivers_allow_no_longer_overrides_a_senders_deny():
     """A's `deny ip (from)` holds against B's more specific `allow tcp 22 (to)`, and the reverse."""
     flows = desired_flows({"vif-a": [rule(False, "ip", direction="from")],
-                           "vif-b": [rule(True, "tcp", port=22, direction="to")]}, {}, [PORT_A, PORT_B])["xenbr1"]
+                           "vif-b": [rule(True, "tcp", port=22, direction="to")]}, {}, [PORT_A, PORT_B],
+                          infrastructure={"xenbr1": [1]})["xenbr1"]
     a_to_b = {**_tcp_from_a(22), "eth_dst": MAC_B}
     assert _verdict(flows, a_to_b) == "drop"
     assert _verdict(flows, {**a_to_b, "in_port": 1, "eth_src": "02:00:00:00:00:01"}) == "normal"  # uplink -> B
@@ -616,15 +693,18 @@ def test_desired_flows_invariants(the_ports, vif_rules, network_rules, bridges, 
                 assert ("in_port" in match) == (f.table_id == INGRESS_TABLE) != ("eth_dst" in match)
                 assert ("eth_src" in match) == (f.action == "next")
             else:
-                assert f.priority in (PRIORITY_PORT_SECURITY, PRIORITY_PORT_DROP, PRIORITY_TABLE_MISS)
+                assert f.priority in (PRIORITY_PORT_SECURITY, PRIORITY_PORT_DROP, PRIORITY_ADMIT, PRIORITY_TABLE_MISS)
             flow_to_ofctl(f)
             by_priority.setdefault((f.table_id, f.priority), set()).add(f.action)
         assert all(len(actions) == 1 for actions in by_priority.values())   # equal priority never mixes actions
         for port in (p for p in the_ports if p.bridge == bridge):
             ruled = _has_rules(port, vif_rules, network_rules)
             assert (port_security_flows(port) <= flows) == ruled
-            if not ruled:   # untouched: nothing names its port or its MAC
-                assert not any(("in_port", port.ofport) in f.match or ("eth_dst", port.mac) in f.match for f in flows)
+            if not ruled:   # admitted as it is: only its admission names its port, nothing its MAC
+                assert [f for f in flows if ("in_port", port.ofport) in f.match or ("eth_dst", port.mac) in f.match
+                        ] == [admit(port.ofport)]
+            else:           # admitted by port security only: never by a MAC-less admission
+                assert admit(port.ofport) not in flows
 
 
 IP_NUMBER = {"icmp": 1, "tcp": 6, "udp": 17}
