@@ -76,12 +76,15 @@ def register(subparsers) -> None:
 
 
 def _add_host_options(parser) -> None:
-    """--xcpng, --ha, --ha-delay: how the lab's hosts and pools behave (up and serve take the same)."""
+    """--xcpng, --nics, --ha, --ha-delay: how the lab's hosts and pools behave (up and serve take the same)."""
     from sdnctl.lab.ovshost import XCPNG_TLS
 
     parser.add_argument("--xcpng", choices=sorted(XCPNG_TLS), default="8.3",
                         help="the XCP-ng release whose OVS TLS settings the hosts run with (default %(default)s: "
                              "static-RSA ciphers, TLS 1.2 only; 8.2: OpenSSL DEFAULT@SECLEVEL=2)")
+    parser.add_argument("--nics", type=int, default=1, metavar="N",
+                        help="underlay NICs per host besides eth0 (default 1: eth1 with an IP; eth2... have none, "
+                             "e.g. to bond with `xe bond-create`)")
     parser.add_argument("--ha", action="store_true",
                         help="XAPI HA: when a master dies, a live slave becomes master after --ha-delay")
     parser.add_argument("--ha-delay", type=float, default=30.0, metavar="S",
@@ -117,7 +120,7 @@ def cmd_up(args) -> int:
     state_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "sdnctl.cli", "lab", "serve", "--pools", str(args.pools), "--hosts", str(args.hosts),
            "--octet", str(args.octet), "--root", str(args.root), "--ha-delay", str(args.ha_delay),
-           "--xcpng", args.xcpng] + (
+           "--xcpng", args.xcpng, "--nics", str(args.nics)] + (
         ["--netns"] if args.netns else []) + (["--ha"] if args.ha else [])
     started = time.monotonic()
     with open(log_file, "w") as log:
@@ -151,7 +154,7 @@ def cmd_serve(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     lab = Lab(pools=args.pools, hosts=args.hosts, dataplane=args.netns, octet=args.octet, root=Path(args.root),
-              ha=args.ha, ha_delay=args.ha_delay, xcpng=args.xcpng)
+              ha=args.ha, ha_delay=args.ha_delay, xcpng=args.xcpng, nics=args.nics)
     lab.up()
     print(f"lab serving: {lab.state_path}", flush=True)
     try:
