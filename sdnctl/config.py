@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sdnctl.errors import ConfigError
-from sdnctl.core.model import ENCAPSULATIONS, TOPOLOGIES
+from sdnctl.core.model import ENCAPSULATIONS, FAIL_MODES, TOPOLOGIES
 
 DEFAULT_CONFIG_PATH = Path("/etc/sdnctl/sdnctl.toml")
 EXAMPLE_CONFIG = "systemd/sdnctl.toml.example"
@@ -71,6 +71,7 @@ class Config:
     state_dir: Path = Path("/var/lib/sdnctl")
     topology: str = "star"
     encapsulation: str = "gre"
+    fail_mode: str = "secure"
     override_certs: bool = False
     resync_interval: float = 300.0
     ovsdb_port: int = 6640
@@ -188,6 +189,7 @@ _EXAMPLES = {
     "mqtt": '[mqtt] with host = "mqtt.example.net"',
     "topology": 'topology = "star"',
     "encapsulation": 'encapsulation = "gre"',
+    "fail_mode": 'fail_mode = "secure"',
     "listen": 'listen = "127.0.0.1:9108"',
     "host": 'host = "mqtt.example.net"',
     "port": "port = 1883",
@@ -364,7 +366,8 @@ _TOP: dict[str, _Reader] = {
     "log_level": _choice(LOG_LEVELS),
 }
 _TOP_TABLES = ("defaults", "metrics", "mqtt", "pool")
-_DEFAULTS: dict[str, _Reader] = {"topology": _choice(TOPOLOGIES), "encapsulation": _choice(ENCAPSULATIONS)}
+_DEFAULTS: dict[str, _Reader] = {"topology": _choice(TOPOLOGIES), "encapsulation": _choice(ENCAPSULATIONS),
+                                 "fail_mode": _choice(FAIL_MODES)}
 _METRICS: dict[str, _Reader] = {"listen": _listen}
 _MQTT: dict[str, _Reader] = {
     "host": _string,

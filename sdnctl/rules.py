@@ -1,7 +1,8 @@
 """Traffic rules in XAPI: VIF and network `other_config`, in Xen Orchestra's format, read and written.
 
-sdnctl writes `sdnctl:of-rules` and also reads Xen Orchestra's `xo:sdn-controller:of-rules`,
-so rules made in Xen Orchestra keep applying.
+sdnctl reads both `sdnctl:of-rules` and Xen Orchestra's `xo:sdn-controller:of-rules`, so rules made
+in Xen Orchestra keep applying. It writes its own key, except on an object that already has XO
+rules: there it writes XO's key (with XO 6's `priority` and `cookie` kept), so XO's UI still sees them.
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ def _targets(pools: Pools, vif: str | None, network: str | None) -> list[tuple[s
 def _write(pools: Pools, pool: str, cls: str, ref: str, rules: list[Rule]) -> None:
     """Replace the rules in one call (set_other_config), so the daemon never sees them half-written.
 
-    Xen Orchestra's key is folded into sdnctl's, so a deleted rule cannot live on there.
+    All of an object's rules go under one key, so a deleted rule cannot live on under the other:
+    Xen Orchestra's if the object already had XO rules (XO's UI keeps showing them), else sdnctl's.
     """
     other_config = dict(pools.call(pool, f"{cls}.get_other_config", ref))
-    other_config.pop(XO_RULES_KEY, None)  # sdnctl now owns the object's rules, Xen Orchestra's included
+    key = XO_RULES_KEY if other_config.get(XO_RULES_KEY, "").strip() not in ("", "[]") else RULES_KEY
+    other_config.pop(RULES_KEY, None)
+    other_config.pop(XO_RULES_KEY, None)
     if rules:
-        other_config[RULES_KEY] = rules_json(rules)
-    else:
-        other_config.pop(RULES_KEY, None)
+        other_config[key] = rules_json(rules)
     pools.call(pool, f"{cls}.set_other_config", ref, other_config)
 
 

@@ -196,3 +196,22 @@ def test_malformed_rules_are_reported_and_other_rules_still_apply(rules_lab):
     wait_for(lambda: bad in daemon.status().get("rule_errors", {}), what="the bad VIF's error in status")
     assert "rules IGNORED" in run_cli("status", config=lab.config_path).stdout
     assert daemon.proc.poll() is None
+
+
+def test_xo6_rules_with_priority_and_cookie_apply_and_stay_under_xo_key_after_sdnctl_edits(rules_lab):
+    lab, daemon, guests, bridge = rules_lab
+    vif = guests.start("vm1", "p1h1", "02:00:00:00:00:01")
+    xo = json.dumps([json.dumps({"allow": False, "protocol": "TCP", "port": 3389, "ipRange": "",
+                                 "direction": "from/to", "priority": 200, "cookie": "0x1f"})])
+    ref = guests.call("VIF.get_by_uuid", vif)
+    guests.call("VIF.add_to_other_config", ref, "xo:sdn-controller:of-rules", xo)
+    wait_for(lambda: sum("tp_dst=3389" in f for f in flows(lab, "p1h1", bridge)) == 2, what="XO 6 rule applied")
+    assert daemon.status().get("rule_errors", {}) == {}
+    run_cli("rule", "add", "--vif", vif, "--deny", "--protocol", "udp", "--port", "161", config=lab.config_path)
+    other_config = guests.call("VIF.get_other_config", ref)
+    assert "sdnctl:of-rules" not in other_config
+    kept = [json.loads(r) for r in json.loads(other_config["xo:sdn-controller:of-rules"])]
+    assert kept[0] == {"allow": False, "protocol": "TCP", "port": 3389, "ipRange": "", "direction": "from/to",
+                       "priority": 200, "cookie": "0x1f"}
+    assert kept[1]["port"] == 161
+    wait_for(lambda: any("tp_dst=161" in f for f in flows(lab, "p1h1", bridge)), what="the rule sdnctl added")

@@ -64,6 +64,7 @@ log_level = "debug"
 [defaults]
 topology = "mesh"
 encapsulation = "vxlan"
+fail_mode = "standalone"
 
 [metrics]
 listen = "[::1]:9108"
@@ -109,6 +110,7 @@ def test_full_config_loads_into_exactly_these_values(workdir: Path, host_pem: st
         state_dir=Path("/srv/sdnctl"),
         topology="mesh",
         encapsulation="vxlan",
+        fail_mode="standalone",
         override_certs=True,
         resync_interval=60.0,
         ovsdb_port=6641,
@@ -139,6 +141,7 @@ def test_empty_file_gives_the_documented_defaults(workdir: Path):
     assert (config.resync_interval, config.ovsdb_port, config.openflow_port, config.log_level) == (
         300.0, 6640, 6653, "info")
     assert (config.override_certs, config.metrics_listen, config.mqtt, config.pools) == (False, None, None, ())
+    assert config.fail_mode == "secure"   # rules keep holding while sdnctl is away
 
 
 def test_mqtt_defaults(workdir: Path):
@@ -239,6 +242,9 @@ ERRORS = [
     ("path-empty", 'cert_dir = ""\n', 1, "cert_dir", ['"" is empty']),
     ("log-level", 'log_level = "verbose"\n', 1, "log_level", ['"verbose" is not one of "debug", "info"']),
     ("topology", '\n[defaults]\ntopology = "ring"\n', 3, "defaults.topology", ['"ring" is not one of "star", "mesh"']),
+    ("fail-mode", '\n[defaults]\nfail_mode = "open"\n', 3, "defaults.fail_mode",
+     ['"open" is not one of "secure", "standalone"', 'fail_mode = "secure"']),
+    ("fail-mode-type", '[defaults]\nfail_mode = true\n', 2, "defaults.fail_mode", ["true is a boolean"]),
     ("encapsulation", '[defaults]\nencapsulation = "geneve"\n', 2, "defaults.encapsulation",
      ['"geneve" is not one of "gre", "vxlan"']),
     ("defaults-not-table", 'defaults = "mesh"\n', 1, "defaults", ['"mesh" is a string, not a table']),
@@ -353,6 +359,11 @@ def test_example_config_loads_once_its_files_exist(workdir: Path, host_pem: str)
     assert config == Config(path=config.path, pools=config.pools)  # the rest is commented out: the defaults
 
 
+def test_fail_mode_is_documented_with_its_trade_off():
+    # Not yet in ALL_KEYS: systemd/sdnctl.toml.example (not this change's file) does not list it yet.
+    assert re.search(r"^\| `fail_mode` \|", (REPO / "docs" / "config.md").read_text(), re.MULTILINE)
+
+
 @pytest.mark.parametrize("document, mention", [
     ("systemd/sdnctl.toml.example", r"^(# )?{key} = "),  # set, or commented out
     ("docs/config.md", r"^\| `{key}` \|"),  # a row of a key table
@@ -384,6 +395,7 @@ _VALUES = st.one_of(_URLISH, _SCALARS, st.lists(_SCALARS, max_size=2))
 _GOOD = {  # a valid value for each key, so that a generated file gets past its first check
     "cert_dir": "certs", "state_dir": "/var/lib/sdnctl", "override_certs": True, "resync_interval": 30,
     "ovsdb_port": 6640, "openflow_port": 6653, "log_level": "info", "topology": "mesh", "encapsulation": "vxlan",
+    "fail_mode": "standalone",
     "listen": "127.0.0.1:9108", "host": "broker", "port": 1883, "topic_prefix": "sdnctl", "name": "a",
     "url": "https://10.0.0.1", "username": "root", "password_file": "pool.password", "tls_ca_file": "hosts.pem",
     "tls_fingerprint": "ab" * 32, "tls_verify": True,
@@ -391,7 +403,7 @@ _GOOD = {  # a valid value for each key, so that a generated file gets past its 
 _TABLES = {  # header: (required keys, optional keys)
     "": ((), ("cert_dir", "state_dir", "override_certs", "resync_interval", "ovsdb_port", "openflow_port",
               "log_level")),
-    "[defaults]": ((), ("topology", "encapsulation")),
+    "[defaults]": ((), ("topology", "encapsulation", "fail_mode")),
     "[metrics]": ((), ("listen",)),
     "[mqtt]": (("host",), ("port", "topic_prefix", "username", "password_file", "tls_ca_file")),
     "[[pool]]": (("name", "url", "username", "password_file"), ("tls_ca_file", "tls_fingerprint", "tls_verify")),

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
-from sdnctl.core.hostplan import ObservedHost, World, controlled_bridges, frozen_networks, plan_host
+from sdnctl.core.hostplan import (
+    ObservedHost, World, bridge_fail_modes, controlled_bridges, frozen_networks, plan_host,
+)
 from sdnctl.core.inventory import build_inventory, host_live
 from sdnctl.core.model import ObservedPort, VifPort
 from sdnctl.core.status import Facts, HostView, PoolView, mqtt_states, status_document
@@ -165,3 +168,41 @@ def test_status_and_mqtt_states_never_carry_a_psk():
     hosts = mqtt_states(document)[f"network/{NET}"]["hosts"]
     assert hosts["host-1"] == {"eligible": True, "tunnels_up": 1, "tunnels_missing": 0}
     assert hosts["host-2"] == {"eligible": True, "tunnels_up": 0, "tunnels_missing": 1}
+
+
+# --- fail_mode: global default, per-network override ---------------------------------------------
+
+FAIL_MODE_CASES = [
+    # (id, global fail_mode, network uuid -> raw sdnctl:fail-mode, expected mode of xenbr1, error?)
+    ("default-is-secure", "secure", {}, "secure", False),
+    ("global-standalone", "standalone", {}, "standalone", False),
+    ("network-overrides-global", "secure", {"net-1": "standalone"}, "standalone", False),
+    ("network-case-and-spaces", "standalone", {"net-1": " Secure "}, "secure", False),
+    ("malformed-is-secure-and-reported", "standalone", {"net-1": "open"}, "secure", True),
+    ("other-networks-setting-does-not-apply", "secure", {"net-9": "standalone"}, "secure", False),
+    ("sharing-networks-disagree-secure-wins", "standalone", {"net-1": "standalone", "net-2": "secure"}, "secure",
+     False),
+]
+
+
+@pytest.mark.parametrize("default, settings, expected, error", [c[1:] for c in FAIL_MODE_CASES],
+                         ids=[c[0] for c in FAIL_MODE_CASES])
+def test_fail_mode_of_each_controlled_bridge(default, settings, expected, error):
+    w = World(fail_mode=default, network_fail_modes=settings)
+    seen = replace(observed(bridges=("xenbr1", "xenbr2")), bridge_networks={"xenbr1": ("net-1", "net-2")})
+    modes, errors = bridge_fail_modes(frozenset({"xenbr1", "xenbr2"}), w, seen)
+    assert modes == {"xenbr1": expected, "xenbr2": default}
+    assert bool(errors) == error
+    if error:
+        assert "sdnctl:fail-mode" in errors[0] and "'open'" in errors[0] and '"secure"' in errors[0]
+
+
+def test_plan_sets_the_fail_mode_of_controlled_bridges_only_when_it_differs_and_reports_bad_values():
+    w = World(fail_mode="secure", network_fail_modes={"net-1": "bogus"})
+    seen = replace(observed(bridges=("xenbr1", "xenbr2")), controllers={"xenbr1": "pssl:6653:10.0.0.1"},
+                   fail_modes={"xenbr1": "", "xenbr2": "standalone"}, bridge_networks={"xenbr1": ("net-1",)})
+    plan = plan_host(H1, w, seen, openflow_port=6653)
+    assert plan.ports.set_fail_modes == (("xenbr1", "secure"),)      # xenbr2 is not controlled: left alone
+    assert any("bogus" in note for note in plan.notes)
+    again = replace(seen, fail_modes={"xenbr1": "secure", "xenbr2": "standalone"})
+    assert plan_host(H1, w, again, openflow_port=6653).ports.set_fail_modes == ()

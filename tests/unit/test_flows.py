@@ -748,3 +748,35 @@ def test_a_frame_passes_only_if_both_the_senders_and_the_receivers_rules_allow_i
     assert (both == "normal") == (sender_side == receiver_side == "normal")
     if spoofed and (a_rules or net_rules):
         assert both == "drop"   # a VIF with rules sends from its own MAC or not at all
+
+
+# --- Xen Orchestra 6's priority and cookie ---------------------------------------------------------
+
+XO6 = {"allow": False, "protocol": "TCP", "port": 22, "ipRange": "", "direction": "from/to"}
+
+
+@pytest.mark.parametrize("extra, priority, cookie", [
+    ({"priority": 200, "cookie": "0x1f"}, 200, "0x1f"),
+    ({"priority": "100"}, 100, None),
+    ({"cookie": "ABCDEF0123456789"}, None, "ABCDEF0123456789"),
+    ({"priority": None, "cookie": ""}, None, None),
+], ids=["both", "priority-as-digits", "cookie-without-0x", "empty"])
+def test_xo6_priority_and_cookie_are_read_and_written_back(extra, priority, cookie):
+    read = parse_rule({**XO6, **extra})
+    assert (read.xo_priority, read.xo_cookie) == (priority, cookie)
+    assert parse_rule(format_rule(read)) == read
+    # They do not change sdnctl's flows: it orders rules itself (deny before allow, narrower first).
+    assert rule_flows(read, PORT_A) == rule_flows(parse_rule(XO6), PORT_A)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"priority": 70000}, "priority: 70000 is not an OpenFlow priority"),
+    ({"priority": True}, "priority: True is not an OpenFlow priority"),
+    ({"priority": "high"}, "priority: 'high' is not an OpenFlow priority"),
+    ({"cookie": "0xnothex"}, "cookie: '0xnothex' is not a hex OpenFlow cookie"),
+    ({"cookie": 31}, "cookie: 31 is not a hex OpenFlow cookie"),
+    ({"cookie": "0x" + "f" * 17}, "is not a hex OpenFlow cookie"),
+], ids=["priority-range", "priority-bool", "priority-word", "cookie-not-hex", "cookie-number", "cookie-too-long"])
+def test_xo6_priority_and_cookie_errors_say_what_and_how_to_fix(extra, message):
+    with pytest.raises(RuleError, match=re.escape(message)):
+        parse_rule({**XO6, **extra})
