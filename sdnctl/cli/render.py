@@ -69,7 +69,8 @@ def status(state: Mapping, now: float) -> str:
     for n in state["networks"]:
         lines.append("")
         lines.append(f"network {n['name']} ({n['id']}) {n['encapsulation']} vni {n['vni']} {n['topology']}"
-                     + (f" center {n['center_name']}" if n["center"] else ""))
+                     + (f" center {n['center_name']}" if n["center"] else "")
+                     + (" encrypted (IPsec, PSK)" if n.get("encrypted") else " not encrypted"))
         if n["error"]:
             lines.append(f"  ERROR: {n['error']}")
         if n["hosts"]:
@@ -109,8 +110,9 @@ def network_list(networks: Sequence[Mapping]) -> str:
     if not networks:
         return "no private networks; create one with `sdnctl network create`"
     return "\n".join(table(
-        ["NAME", "ID", "ENCAPSULATION", "VNI", "TOPOLOGY", "MTU", "ORIGIN", "POOLS"],
-        ([n["name"], n["id"], n["encapsulation"], n["vni"], n["topology"], n["mtu"], n["origin"],
+        ["NAME", "ID", "ENCAPSULATION", "VNI", "TOPOLOGY", "MTU", "ENCRYPTED", "ORIGIN", "POOLS"],
+        ([n["name"], n["id"], n["encapsulation"], n["vni"], n["topology"], n["mtu"],
+          "yes" if n.get("encrypted") else "no", n["origin"],
           ", ".join(f"{p['pool']}:{p['bridge']}" for p in n["pools"])] for n in networks)))
 
 
