@@ -8,6 +8,7 @@ repair's own flow-mods must not read as more drift.
 from __future__ import annotations
 
 import subprocess
+import time
 
 from tests.integration.conftest import run_cli
 from tests.integration.test_rules import flows, rules_lab  # noqa: F401  (rules_lab is a fixture)
@@ -33,8 +34,29 @@ def counters(daemon, host_name: str) -> tuple[int, int]:
 
 
 def settled_counters(daemon, host_name: str, expected: tuple[int, int]) -> tuple[int, int]:
-    wait_for(lambda: counters(daemon, host_name) == expected, what=lambda: f"counters {expected}")
+    wait_for(lambda: counters(daemon, host_name) == expected, what=f"{host_name}'s counters at {expected}")
     return expected
+
+
+def quiet(lab, daemon, host_name: str, bridge: str) -> tuple[list[str], tuple[int, int]]:
+    """The host's sdnctl flows and counters once a status written a second after them shows them unchanged
+    (the agent may add flows in more than one sync, and status.json lags the counters)."""
+    seen: dict[str, object] = {}
+
+    def unchanged():
+        now, current = time.time(), flows(lab, host_name, bridge)
+        if seen.get("flows") != current:
+            seen.update(flows=current, since=now, counters=None)
+            return None
+        if daemon.status().get("generated_at", 0) < seen["since"] + 1.0:
+            return None
+        totals = counters(daemon, host_name)
+        if seen["counters"] != totals:
+            seen.update(counters=totals, since=now)
+            return None
+        return current, totals
+
+    return wait_for(unchanged, what=f"{host_name}'s flows and counters settled")
 
 
 def test_rule_flows_deleted_or_modified_by_hand_are_repaired_with_only_the_difference(rules_lab):
@@ -44,8 +66,7 @@ def test_rule_flows_deleted_or_modified_by_hand_are_repaired_with_only_the_diffe
     run_cli("rule", "add", "--vif", vif, "--deny", "--protocol", "udp", "--port", "161", config=lab.config_path)
     wait_for(lambda: sum("tp_dst=22" in f for f in flows(lab, "p1h1", bridge)) >= 2
              and any("tp_dst=161" in f for f in flows(lab, "p1h1", bridge)), what="the rules' flows")
-    wanted = flows(lab, "p1h1", bridge)
-    added, deleted = counters(daemon, "p1h1")
+    wanted, (added, deleted) = quiet(lab, daemon, "p1h1", bridge)
 
     # del-flows of one rule's flows: exactly those come back, nothing else is touched.
     ofctl(lab, "p1h1", bridge, "del-flows", f"{OURS},tcp,tp_dst=22")
