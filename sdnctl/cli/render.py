@@ -65,7 +65,8 @@ def status(state: Mapping, now: float) -> str:
     rule_errors = sorted(state.get("rule_errors", {}).items())
     if rule_errors:
         lines.append("")
-        lines += [f"rules IGNORED on {where}: {error}" for where, error in rule_errors]
+        lines += [f"rules MALFORMED on {where} (its ports forward nothing until fixed): {error}"
+                  for where, error in rule_errors]
     for n in state["networks"]:
         lines.append("")
         lines.append(f"network {n['name']} ({n['id']}) {n['encapsulation']} vni {n['vni']} {n['topology']}"

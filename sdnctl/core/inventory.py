@@ -20,6 +20,7 @@ from sdnctl.core.model import (
 from sdnctl.errors import RuleError
 
 NULL_REF = "OpaqueRef:NULL"
+FAIL_MODE_KEY = KEY_PREFIX + "fail-mode"
 
 # XAPI records of one pool, by lower-case class name then ref (what get_all_records / event.from give).
 PoolRecords = Mapping[str, Mapping[str, Mapping[str, Any]]]
@@ -81,6 +82,7 @@ class Inventory:
     vif_rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
     network_rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
     rule_errors: Mapping[str, str] = field(default_factory=dict)
+    fail_modes: Mapping[str, str] = field(default_factory=dict)   # XAPI network uuid -> raw `sdnctl:fail-mode`
 
     @property
     def snapshot(self) -> ClusterSnapshot:
@@ -286,6 +288,9 @@ def build_inventory(pools: Mapping[str, PoolRecords], default_topology: str = "s
         access_pifs += pool_pifs
         objects += pool_objects
     vif_rules, network_rules, rule_errors = _rules(pools)
+    fail_modes = {record["uuid"]: record["other_config"][FAIL_MODE_KEY] for records in pools.values()
+                  for record in records.get("network", {}).values()
+                  if FAIL_MODE_KEY in record.get("other_config", {})}
     return Inventory(hosts=hosts, networks=private_networks(pools, default_topology).networks, tunnels=tuple(tunnels),
                      access_pifs=tuple(access_pifs), network_objects=tuple(objects), vif_rules=vif_rules,
-                     network_rules=network_rules, rule_errors=rule_errors)
+                     network_rules=network_rules, rule_errors=rule_errors, fail_modes=fail_modes)

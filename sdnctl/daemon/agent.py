@@ -178,7 +178,7 @@ class HostAgent:
         return await channel.sync(key, flows)
 
     def openflow_connected(self, bridge: str) -> None:
-        """The switch (re)connected: its flow table may be anything now; sync it again."""
+        """The switch (re)connected or its sdnctl flows drifted: its flow table may be anything now; sync it again."""
         self._synced_flows.pop(bridge, None)
         self.dirty.set()
 

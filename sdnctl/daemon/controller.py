@@ -120,7 +120,7 @@ class Controller:
         wake the agents if the World changed (every agent with `wake_all`). Awaits no XAPI call."""
         self._wake_all = False
         self.trust.ensure_all(self.watchers)
-        world = build_world(self.watchers.values(), self.psks, self.config.topology, create_keys=True)
+        world = build_world(self.watchers.values(), self.psks, self.config, create_keys=True)
         changed, self.world = world != self.world, world
         self._sync_certificates()
         await self.hosts.ensure(self.world.inventory, [p for p in self.watchers if self.trust.usable(p)])

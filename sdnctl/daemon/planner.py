@@ -102,7 +102,7 @@ class Planner:
             unsynced = tuple(name for name, w in self.watchers.items() if not w.resyncs)
             if unsynced:
                 return PlanReport(unsynced_pools=unsynced)
-            world = build_world(self.watchers.values(), PskStore(self.config.state_dir), self.config.topology,
+            world = build_world(self.watchers.values(), PskStore(self.config.state_dir), self.config,
                                 create_keys=False)
             hosts = await asyncio.gather(*(self._host(world, host, channel, deadline)
                                            for host in world.inventory.hosts.values()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from sdnctl.config import Config
 from sdnctl.core.hostplan import World
 from sdnctl.core.inventory import Inventory, build_inventory
 from sdnctl.core.topology import desired_tunnels
@@ -34,9 +35,10 @@ def read_psks(inventory: Inventory, store: PskStore, *, create: bool) -> dict[st
     return psks
 
 
-def build_world(watchers: Iterable[PoolWatcher], store: PskStore, topology: str, *, create_keys: bool) -> World:
-    """The desired picture of every pool as mirrored now."""
+def build_world(watchers: Iterable[PoolWatcher], store: PskStore, config: Config, *, create_keys: bool) -> World:
+    """The desired picture of every pool as mirrored now, with the config's defaults (topology, fail_mode)."""
     pools = list(watchers)
-    inventory = build_inventory({w.name: w.records for w in pools if w.records}, topology)
+    inventory = build_inventory({w.name: w.records for w in pools if w.records}, config.topology)
     desired = desired_tunnels(inventory.snapshot, read_psks(inventory, store, create=create_keys))
-    return World(inventory=inventory, desired=desired, complete=all(w.resyncs for w in pools))
+    return World(inventory=inventory, desired=desired, complete=all(w.resyncs for w in pools),
+                 fail_mode=config.fail_mode, network_fail_modes=inventory.fail_modes)

@@ -121,8 +121,9 @@ def plan(desired: dict[FlowKey, FlowSpec], observed: Iterable[FlowSpec]) -> Flow
     for spec in observed:
         seen[(spec.table_id, spec.priority, match_key(spec.match, strict=False))] = spec
     # Egress table first: a goto into a table whose miss flow is not there yet would drop packets.
+    # Within a table, highest priority first: rules are in before the admissions below them.
     add = tuple(sorted((spec for key, spec in desired.items() if key not in seen or seen[key].action != spec.action),
-                       key=lambda spec: -spec.table_id))
+                       key=lambda spec: (-spec.table_id, -spec.priority)))
     delete = tuple(spec for key, spec in seen.items() if key not in desired)
     replaced = tuple(spec for key, spec in seen.items() if key in desired and desired[key].action != spec.action)
     return FlowPlan(add=add, delete=delete, replaced=replaced)

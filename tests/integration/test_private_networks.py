@@ -366,7 +366,9 @@ def test_plan_shows_pending_changes_and_changes_nothing(make_lab, make_daemon):
     lab.host("p1h1").vsctl("del-port", port)
     pending = run_cli("plan", config=lab.config_path, check=False)
     assert pending.returncode == 2, pending.stderr     # changes pending, like terraform's -detailed-exitcode
-    assert f"p1h1: + {port} gre" in pending.stdout and "1 change(s) pending" in pending.stdout
+    # The port itself, and the admission flow of its old ofport, which went with it.
+    assert f"p1h1: + {port} gre" in pending.stdout and "2 change(s) pending" in pending.stdout, pending.stdout
+    assert "p1h1: - flow" in pending.stdout and "priority 10 in_port=" in pending.stdout, pending.stdout
     assert port not in tunnel_ports(lab, "p1h1")
 
 

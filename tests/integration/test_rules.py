@@ -194,7 +194,7 @@ def test_malformed_rules_are_reported_and_other_rules_still_apply(rules_lab):
     run_cli("rule", "add", "--vif", good, "--deny", "--protocol", "udp", "--port", "161", config=lab.config_path)
     wait_for(lambda: any("tp_dst=161" in f for f in flows(lab, "p1h1", bridge)), what="the good VIF's rule")
     wait_for(lambda: bad in daemon.status().get("rule_errors", {}), what="the bad VIF's error in status")
-    assert "rules IGNORED" in run_cli("status", config=lab.config_path).stdout
+    assert "rules MALFORMED" in run_cli("status", config=lab.config_path).stdout
     assert daemon.proc.poll() is None
 
 

@@ -67,6 +67,7 @@ class FakeSwitch:
         self.ports: dict[str, ObservedPort] = {}
         self.controller_rows: dict[str, str] = {}
         self.rstp: set[str] = set()
+        self.fail_mode_of: dict[str, str] = {}
         self.vifs: list = []
         self.stats = {"transactions": 0, "connects": 1, "flows_added": 0, "flows_deleted": 0}
         self._on_change = on_change
@@ -93,6 +94,12 @@ class FakeSwitch:
     def vif_ports(self):
         return list(self.vifs)
 
+    def interfaces(self):
+        return []
+
+    def fail_modes(self):
+        return dict(self.fail_mode_of)
+
     def reconnect(self) -> None:
         pass
 
@@ -111,6 +118,7 @@ class FakeSwitch:
         for bridge in plan.remove_controllers:
             self.controller_rows.pop(bridge, None)
         self.rstp |= set(plan.enable_rstp)
+        self.fail_mode_of.update(plan.set_fail_modes)
         self.stats["transactions"] += 1
         self._on_change(self.host_uuid)
 

@@ -206,3 +206,19 @@ def test_plan_sets_the_fail_mode_of_controlled_bridges_only_when_it_differs_and_
     assert any("bogus" in note for note in plan.notes)
     again = replace(seen, fail_modes={"xenbr1": "secure", "xenbr2": "standalone"})
     assert plan_host(H1, w, again, openflow_port=6653).ports.set_fail_modes == ()
+
+
+def test_a_networks_fail_mode_reaches_the_world_and_its_bridge():
+    from sdnctl.core.hostplan import bridge_fail_modes
+
+    records = pool(H1)
+    network = next(r for r in records["pool-a"]["network"].values() if r["other_config"])
+    network["other_config"]["sdnctl:fail-mode"] = "standalone"
+    inventory = build_inventory(records)
+    assert inventory.fail_modes == {network["uuid"]: "standalone"}
+    w = World(inventory=inventory, desired=desired_tunnels(inventory.snapshot), complete=True,
+              network_fail_modes=inventory.fail_modes)
+    seen = observed()
+    seen = ObservedHost(**{**seen.__dict__, "bridge_networks": {"xapi1": (network["uuid"],), "xenbr1": ()}})
+    assert bridge_fail_modes(frozenset({"xapi1", "xenbr1"}), w, seen) == ({"xapi1": "standalone",
+                                                                           "xenbr1": "secure"}, ())
