@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import os
 import shutil
 import statistics
@@ -22,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from sdnctl import certs
+from benchcerts import bench_certs
 from sdnctl.core.model import COOKIE_MASK, SDNCTL_COOKIE, FlowSpec
 from sdnctl.lab.ovshost import OvsHost
 from sdnctl.openflow import FlowChannel, runtime
@@ -132,16 +131,10 @@ def main() -> None:
     args.add_argument("--idle", type=float, default=30.0)
     opts = args.parse_args()
     workdir = ROOT / str(os.getpid())
-    workdir.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca = certs.make_ca("bench CA", now)
-    client = certs.issue_leaf(ca, "sdnctl bench", now, client=True, server=False)
-    certs.write_public(workdir / "ca.pem", ca.cert_pem)
-    certs.write_public(workdir / "client.crt", client.cert_pem)
-    certs.write_private(workdir / "client.key", client.key_pem)
-    host = start_host(workdir, workdir / "ca.pem", opts.bridges)
+    ca_path, client_cert, client_key = bench_certs(workdir)
+    host = start_host(workdir, ca_path, opts.bridges)
     try:
-        asyncio.run(run(opts, host, (str(workdir / "client.crt"), str(workdir / "client.key"))))
+        asyncio.run(run(opts, host, (str(client_cert), str(client_key))))
     finally:
         host.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import os
 import shutil
 import statistics
@@ -21,7 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from sdnctl import certs
+from benchcerts import bench_certs
 from sdnctl.lab.ovshost import OvsHost
 from sdnctl.core.model import COOKIE_MASK, SDNCTL_COOKIE, FlowSpec
 from sdnctl.openflow import FlowChannel
@@ -133,21 +132,15 @@ def main() -> None:
     opts = args.parse_args()
 
     workdir = ROOT / str(os.getpid())
-    workdir.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca = certs.make_ca("bench CA", now)
-    client = certs.issue_leaf(ca, "sdnctl bench", now, client=True, server=False)
-    certs.write_public(workdir / "ca.pem", ca.cert_pem)
-    certs.write_public(workdir / "client.crt", client.cert_pem)
-    certs.write_private(workdir / "client.key", client.key_pem)
+    ca_path, client_cert, client_key = bench_certs(workdir)
     flows = bench_flows(opts.flows)
     flow_file = workdir / "flows.txt"
     flow_file.write_text("".join(ofctl_line(f) + "\n" for f in sorted(flows, key=lambda f: f.match)))
 
     host = None
     try:
-        host = start_host(workdir, workdir / "ca.pem")
-        times = asyncio.run(run(host, workdir / "client.crt", workdir / "client.key", flows, opts.rounds, flow_file))
+        host = start_host(workdir, ca_path)
+        times = asyncio.run(run(host, client_cert, client_key, flows, opts.rounds, flow_file))
     finally:
         if host is not None:
             host.stop()

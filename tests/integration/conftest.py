@@ -122,6 +122,18 @@ def xapi(lab: Lab, pool: str = "pool1") -> XenAPI.Session:
     return session
 
 
+def xapi_call(lab: Lab, method: str, *args):
+    """One XAPI call `Class.method(*args)` on pool1, in a session of its own."""
+    session = xapi(lab)
+    try:
+        target = session.xenapi
+        for part in method.split("."):
+            target = getattr(target, part)
+        return target(*args)
+    finally:
+        session.xenapi.session.logout()
+
+
 def tunnel_ports(lab: Lab, host_name: str) -> dict[str, dict]:
     """The sdnctl-owned tunnel ports on a host, read back from its real OVSDB with ovs-vsctl."""
     host = lab.host(host_name)

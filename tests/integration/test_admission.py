@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import run_cli, xapi
+from tests.integration.conftest import run_cli, xapi_call
 from tests.integration.test_dataplane import boot_guest, nc_connects, ping
 from tests.waiting import wait_for
 
@@ -31,17 +31,6 @@ def icmp_counter(vm_ns: str, name: str) -> int:
              if line.startswith("Icmp:")]
     header, values = lines[0], lines[1]
     return int(values[header.index(name)])
-
-
-def call(lab, method: str, *args):
-    session = xapi(lab)
-    try:
-        target = session.xenapi
-        for part in method.split("."):
-            target = getattr(target, part)
-        return target(*args)
-    finally:
-        session.xenapi.session.logout()
 
 
 def hold(seconds: float, probe, what: str) -> int:
@@ -78,23 +67,23 @@ def two_guests(make_lab, make_daemon):
 
 
 def _replug(lab, vif: str) -> None:
-    ref = call(lab, "VIF.get_by_uuid", vif)
-    call(lab, "VIF.unplug", ref)
-    call(lab, "VIF.plug", ref)
+    ref = xapi_call(lab, "VIF.get_by_uuid", vif)
+    xapi_call(lab, "VIF.unplug", ref)
+    xapi_call(lab, "VIF.plug", ref)
 
 
 def _reboot(lab, vif: str) -> None:
-    vm = call(lab, "VIF.get_VM", call(lab, "VIF.get_by_uuid", vif))
-    host = call(lab, "VM.get_resident_on", vm)
-    call(lab, "VM.clean_shutdown", vm)
-    call(lab, "VM.start_on", vm, host, False, False)
+    vm = xapi_call(lab, "VIF.get_VM", xapi_call(lab, "VIF.get_by_uuid", vif))
+    host = xapi_call(lab, "VM.get_resident_on", vm)
+    xapi_call(lab, "VM.clean_shutdown", vm)
+    xapi_call(lab, "VM.start_on", vm, host, False, False)
 
 
 def _migrate(lab, vif: str) -> None:
-    vm = call(lab, "VIF.get_VM", call(lab, "VIF.get_by_uuid", vif))
-    here = call(lab, "host.get_name_label", call(lab, "VM.get_resident_on", vm))
+    vm = xapi_call(lab, "VIF.get_VM", xapi_call(lab, "VIF.get_by_uuid", vif))
+    here = xapi_call(lab, "host.get_name_label", xapi_call(lab, "VM.get_resident_on", vm))
     there = "p1h1" if here == "p1h2" else "p1h2"
-    call(lab, "VM.pool_migrate", vm, call(lab, "host.get_by_name_label", there)[0], {})
+    xapi_call(lab, "VM.pool_migrate", vm, xapi_call(lab, "host.get_by_name_label", there)[0], {})
 
 
 def mac_of(vm_ns: str) -> str:
@@ -149,7 +138,7 @@ def test_the_flood_reaches_a_receiver_without_rules(two_guests, tmp_path):
 
 def _rules_hold_while_sdnctl_is_away(two_guests, seconds: float) -> None:
     lab, daemon, ns_a, ns_b, vif_b = two_guests
-    bridge = call(lab, "network.get_bridge", call(lab, "network.get_by_name_label", "dp")[0])
+    bridge = xapi_call(lab, "network.get_bridge", xapi_call(lab, "network.get_by_name_label", "dp")[0])
     for host in ("p1h1", "p1h2"):
         assert lab.host(host).vsctl("get", "Bridge", bridge, "fail_mode").strip() == "secure"
     received = icmp_counter(ns_a, "InEchos")

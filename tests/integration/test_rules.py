@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import run_cli, xapi
+from tests.integration.conftest import run_cli, xapi, xapi_call
 from tests.integration.test_private_networks import create_network
 from tests.waiting import wait_for
 
@@ -59,14 +59,7 @@ class Guests:
             api.session.logout()
 
     def call(self, method: str, *args):
-        session = xapi(self.lab)
-        try:
-            target = session.xenapi
-            for part in method.split("."):
-                target = getattr(target, part)
-            return target(*args)
-        finally:
-            session.xenapi.session.logout()
+        return xapi_call(self.lab, method, *args)
 
     def host_of(self, name: str) -> str:
         return self.call("host.get_name_label", self.call("VM.get_resident_on", self.vms[name]))
