@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from sdnctl.lab.ovshost import OvsHost
-from tests.lab.test_xapi_sim import SimPool, _subnets, failure, make_sim_pool, ovs_hosts  # noqa: F401 (fixtures)
+from tests.lab.simpool import SimPool, next_subnet
+from tests.lab.test_xapi_sim import failure
 
 NULL = "OpaqueRef:NULL"
 
 
-def pool_with_two_nics(make_sim_pool, backends: list[OvsHost | None], subnet: str) -> SimPool:  # noqa: F811
+def pool_with_two_nics(make_sim_pool, backends: list[OvsHost | None], subnet: str) -> SimPool:
     """Hosts h1, h2... with eth1 (an IP) and eth2 (none) besides the management eth0."""
     pool = make_sim_pool(0, subnet=subnet)
     for h, backend in enumerate(backends, 1):
@@ -21,9 +22,9 @@ def pool_with_two_nics(make_sim_pool, backends: list[OvsHost | None], subnet: st
 
 
 @pytest.fixture
-def api(make_sim_pool):  # noqa: F811
+def api(make_sim_pool):
     """A logged-in session to an API-only pool of two hosts with two underlay NICs each."""
-    session = pool_with_two_nics(make_sim_pool, [None, None], f"127.77.{next(_subnets)}").login()
+    session = pool_with_two_nics(make_sim_pool, [None, None], f"127.77.{next_subnet()}").login()
     yield session.xenapi
     session.xenapi.session.logout()
 
@@ -152,8 +153,8 @@ def test_bonding_a_transport_pif_moves_its_tunnel_to_the_bond_master(api):
     assert api.PIF.get_currently_attached(api.tunnel.get_access_PIF(back)) is True
 
 
-def test_networkd_makes_an_ovs_bond_port_and_a_vlan_fake_bridge(make_sim_pool, ovs_hosts):  # noqa: F811
-    subnet = f"127.78.{next(_subnets)}"
+def test_networkd_makes_an_ovs_bond_port_and_a_vlan_fake_bridge(make_sim_pool, ovs_hosts):
+    subnet = f"127.78.{next_subnet()}"
     switch = ovs_hosts("h1", f"{subnet}.1")
     session = pool_with_two_nics(make_sim_pool, [switch], subnet).login()
     api = session.xenapi

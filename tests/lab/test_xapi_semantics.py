@@ -17,8 +17,8 @@ from cryptography import x509
 
 from sdnctl import certs
 from sdnctl.lab.xapi.schema import SCHEMA
-from tests.lab.test_xapi_sim import (PASSWORD, failure, make_sim_pool, ovs_hosts, pif_on,  # noqa: F401
-                                     private_network, vsctl)
+from tests.lab.simpool import PASSWORD
+from tests.lab.test_xapi_sim import failure, pif_on, private_network, vsctl
 from tests.waiting import wait_for
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
@@ -26,12 +26,12 @@ _subnets = itertools.count(1)
 
 
 @pytest.fixture
-def pool(make_sim_pool):  # noqa: F811
+def pool(make_sim_pool):
     return make_sim_pool(2, subnet=f"127.83.{next(_subnets)}")
 
 
 @pytest.fixture
-def ovs_pool(make_sim_pool, ovs_hosts):  # noqa: F811
+def ovs_pool(make_sim_pool, ovs_hosts):
     subnet = f"127.83.{100 + next(_subnets)}"
     backends = [ovs_hosts(f"h{h}", f"{subnet}.{h}") for h in (1, 2)]
     return make_sim_pool(2, backends=backends, subnet=subnet), backends

@@ -6,21 +6,16 @@ real OvsHost processes, read back with ovs-vsctl. Every test listens on its own 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import itertools
 import json
-import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.request
 import xmlrpc.client
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import XenAPI
@@ -28,94 +23,17 @@ import XenAPI
 from sdnctl import certs, tls
 from sdnctl.lab.ovshost import OVSDB_PORT, OvsHost
 from sdnctl.lab.xapi import SDN_CA_NAME, PoolSimulator
+from tests.lab.simpool import HTTPS_PORT, PASSWORD, SimPool, next_subnet
 from tests.waiting import wait_for
 
-HTTP_PORT, HTTPS_PORT = 18080, 18443
-PASSWORD = "sim-secret"
 NOW = datetime.datetime.now(datetime.timezone.utc)
-_subnets = itertools.count(1)
-
-
-@dataclasses.dataclass
-class SimPool:
-    sim: PoolSimulator
-    hosts: list[str]
-    addresses: list[str]
-    subnet: str
-
-    def url(self, index: int = 0) -> str:
-        return f"http://{self.addresses[index]}:{HTTP_PORT}/"
-
-    def login(self, index: int = 0) -> XenAPI.Session:
-        session = XenAPI.Session(self.url(index))
-        session.login_with_password("root", PASSWORD, "1.0", "test")
-        return session
-
-    def join(self, backend: OvsHost | None = None, *, eth1_configured: bool = True) -> str:
-        """Add host H at `<subnet>.H`, its eth1 at 10.<second octet>.99.H (or without IP)."""
-        h = len(self.addresses) + 1
-        address = f"{self.subnet}.{h}"
-        self.addresses.append(address)
-        eth1 = f"10.{self.subnet.split('.')[1]}.99.{h}" if eth1_configured else None
-        ref = self.sim.add_host(backend, name=f"h{h}", address=address, pifs={"eth1": eth1})
-        self.hosts.append(ref)
-        return ref
-
-
-@pytest.fixture
-def make_sim_pool() -> Callable[..., SimPool]:
-    """Start pools on fresh loopback subnets (127.77.N / 127.78.N with switches); stop them all after."""
-    started: list[PoolSimulator] = []
-
-    def make(host_count: int = 2, *, eth1: bool = True, backends: list[OvsHost] | None = None,
-             subnet: str | None = None, admin: object | None = None) -> SimPool:
-        subnet = subnet or f"127.77.{next(_subnets)}"
-        sim = PoolSimulator(f"pool-{subnet}", password=PASSWORD, http_port=HTTP_PORT, https_port=HTTPS_PORT,
-                            admin=admin)
-        started.append(sim)
-        pool = SimPool(sim, [], [], subnet)
-        for h in range(1, host_count + 1):
-            pool.join(backends[h - 1] if backends else None, eth1_configured=eth1)
-        sim.start()
-        return pool
-
-    yield make
-    for sim in started:
-        sim.stop()
-
-
-@pytest.fixture
-def sim_pool(make_sim_pool) -> SimPool:
-    return make_sim_pool()
-
-
-@pytest.fixture
-def ovs_hosts() -> Callable[[str, str], OvsHost]:
-    """Start real OVS hosts (ovsdb-server + ovs-vswitchd); each is stopped by pid in a finally."""
-    workdir = Path(tempfile.mkdtemp(prefix="simovs", dir="/tmp"))    # short: unix socket paths are bounded
-    started: list[OvsHost] = []
-
-    def start(name: str, address: str) -> OvsHost:
-        host = OvsHost(name, address, workdir / name, tag="simtest", dataplane=False,
-                       pif_ips={"eth0": address, "eth1": None})
-        started.append(host)
-        host.start()
-        return host
-
-    try:
-        yield start
-    finally:
-        for host in started:
-            host.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-        assert not [h.name for h in started if h.pid("ovsdb-server") or h.pid("ovs-vswitchd")]
 
 
 @pytest.fixture
 def ovs_pool(make_sim_pool, ovs_hosts) -> Callable[[int], tuple[SimPool, list[OvsHost]]]:
     """A pool whose hosts have real switches, at 127.78.N.H."""
     def make(host_count: int = 2) -> tuple[SimPool, list[OvsHost]]:
-        subnet = f"127.78.{next(_subnets)}"
+        subnet = f"127.78.{next_subnet()}"
         backends = [ovs_hosts(f"h{h}", f"{subnet}.{h}") for h in range(1, host_count + 1)]
         return make_sim_pool(host_count, backends=backends, subnet=subnet), backends
 
