@@ -201,7 +201,7 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
     validate(request)
     _check_host_names(pools, request)
     vni = _new_vni(managed_networks(pools), request)
-    plans = {pool: _host_pifs(pools, pool, request, say) for pool in request.pools}
+    plans = {pool: host_pifs(pools, pool, request, say) for pool in request.pools}
     mtus = [int(pif["MTU"]) for pifs in plans.values() for _, pif in pifs.values()]
     limit = mtu_limit(min(mtus) if mtus else 1500, request.encapsulation, request.encrypted)
     mtu = limit if request.mtu == "auto" else int(request.mtu)
@@ -209,7 +209,7 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
         say(f"warning: MTU {mtu} exceeds what {request.encapsulation}{' + IPsec' if request.encrypted else ''} "
             f"carries over a {min(mtus) if mtus else 1500}-byte transport without fragmenting ({limit}); "
             "oversized packets will be dropped")
-    preferred = _host_uuid(pools, request.preferred_center) if request.preferred_center else None
+    preferred = host_uuid(pools, request.preferred_center) if request.preferred_center else None
     net_id = str(uuidlib.uuid4())
     other_config = {
         "automatic": "false",
@@ -243,7 +243,7 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
             say(f"{pool}: network {request.name} ({bridge}) with {len(pifs)} tunnel(s)")
     except XapiError as exc:
         for pool, ref in reversed(created):
-            _destroy(pools, pool, ref)
+            destroy_network(pools, pool, ref)
         detail = list(exc.details) if exc.details else exc
         raise XapiError(f"creating {request.name!r} failed, nothing was left behind: {detail}",
                         code=exc.code, details=exc.details) from None
@@ -252,7 +252,7 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
     return net_id
 
 
-def _host_pifs(pools: Pools, pool: str, request: CreateRequest, say: Say) -> dict[str, tuple[str, dict]]:
+def host_pifs(pools: Pools, pool: str, request: CreateRequest, say: Say) -> dict[str, tuple[str, dict]]:
     """Host name -> its transport PIF: each host's own device (bond0 here, eth1 there) and --vlan."""
     pifs, missing = {}, []
     for host_ref, host in pools.call(pool, "host.get_all_records").items():
@@ -283,7 +283,7 @@ def _pif_label(pif: dict) -> str:
     return pif["device"] + (f" VLAN {pif['VLAN']}" if int(pif["VLAN"]) >= 0 else "")
 
 
-def _host_uuid(pools: Pools, name: str) -> str:
+def host_uuid(pools: Pools, name: str) -> str:
     for pool in pools.names:
         for host in pools.call(pool, "host.get_all_records").values():
             if name in (host["name_label"], host["uuid"]):
@@ -291,7 +291,7 @@ def _host_uuid(pools: Pools, name: str) -> str:
     raise XapiError(f"--preferred-center {name!r}: no such host in the given pools")
 
 
-def _destroy(pools: Pools, pool: str, network_ref: str) -> None:
+def destroy_network(pools: Pools, pool: str, network_ref: str) -> None:
     """Destroy a network's tunnels, then the network."""
     for pif_ref in pools.call(pool, "network.get_PIFs", network_ref):
         for tunnel_ref in pools.call(pool, "PIF.get_tunnel_access_PIF_of", pif_ref):
@@ -307,7 +307,7 @@ def delete(pools: Pools, name: str, say: Say) -> None:
             raise XapiError(f"{pool}: network {record['name_label']} still has {len(record['VIFs'])} VIF(s); "
                             "unplug or move them first")
     for pool, ref, record in members:
-        _destroy(pools, pool, ref)
+        destroy_network(pools, pool, ref)
         say(f"{pool}: deleted network {record['name_label']} ({record['bridge']})")
     say(f"deleted private network {name} ({net_id})")
 

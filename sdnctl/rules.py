@@ -10,7 +10,7 @@ from __future__ import annotations
 from sdnctl.errors import XapiError
 from sdnctl.core.flows import RULES_KEY, XO_RULES_KEY, describe_rule, rules_json, rules_of
 from sdnctl.core.model import Rule
-from sdnctl.networks import Pools, Say
+from sdnctl.networks import Pools, Say, managed_networks
 
 
 def _identity(rule: Rule) -> tuple:
@@ -18,20 +18,38 @@ def _identity(rule: Rule) -> tuple:
     return rule.protocol, rule.port, rule.ip_range, rule.direction
 
 
+def _network_refs(pools: Pools, network: str) -> list[tuple[str, str]]:
+    """(pool, ref) of the networks meant by a name, a XAPI network uuid or a private-network uuid."""
+    found = []
+    for pool in pools.names:
+        try:
+            found.append((pool, pools.call(pool, "network.get_by_uuid", network)))
+        except XapiError as exc:
+            if exc.code != "UUID_INVALID":   # not a network uuid of this pool
+                raise
+    if not found:
+        members = managed_networks(pools).get(network, [])
+        found = [(pool, ref) for pool, ref, _ in members]
+    if not found:
+        found = [(pool, ref) for pool in pools.names for ref in pools.call(pool, "network.get_by_name_label", network)]
+    return found
+
+
 def _targets(pools: Pools, vif: str | None, network: str | None) -> list[tuple[str, str, str]]:
     """(pool, class, ref) of the objects a rule command acts on."""
     found = []
-    for pool in pools.names:
-        if vif:
+    if vif:
+        for pool in pools.names:
             try:
                 found.append((pool, "VIF", pools.call(pool, "VIF.get_by_uuid", vif)))
             except XapiError as exc:
                 if exc.code != "UUID_INVALID":  # not in this pool
                     raise
-        else:
-            found += [(pool, "network", ref) for ref in pools.call(pool, "network.get_by_name_label", network)]
+    elif network:
+        found = [(pool, "network", ref) for pool, ref in _network_refs(pools, network)]
     if not found:
-        raise XapiError(f"no {'VIF with uuid ' + vif if vif else 'network named ' + repr(network)} in the configured pools")
+        raise XapiError(f"no {'VIF with uuid ' + vif if vif else 'network ' + repr(network)} in the configured pools "
+                        f"(a network is named by its name, its uuid in a pool, or its private-network uuid)")
     return found
 
 

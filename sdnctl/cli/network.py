@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from sdnctl.cli import options, render
 
 
@@ -55,6 +57,42 @@ def register(subparsers) -> None:
     options.add_config(delete)
     delete.set_defaults(func=cmd_delete)
 
+    update = sub.add_parser(
+        "update", help="change a private network in place: name, center, MTU, encryption, topology, pools",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Change a network after creation. Each setting is written to every pool's network\n"
+                    "object; the daemon then changes only the tunnel ports that differ. A rename or an MTU\n"
+                    "change touches no tunnel; --encrypt/--no-encrypt modify the ports' options in place.\n"
+                    "The encapsulation and the VNI cannot change (XAPI fixes a tunnel's protocol at\n"
+                    "tunnel.create): create a new network instead.",
+        epilog="examples:\n"
+               "  sdnctl network update net1 --mtu 1400 --dry-run\n"
+               "  sdnctl network update net1 --encrypt\n"
+               "  sdnctl network update net1 --preferred-center p1h2\n"
+               "  sdnctl network update net1 --add-pool pool2 --pif-device eth1\n"
+               "  sdnctl network update net1 --remove-pool pool2")
+    update.add_argument("network", help="name or private-network uuid")
+    update.add_argument("--name", help="a new name (name_label in every pool)")
+    update.add_argument("--preferred-center", metavar="HOST",
+                        help="host name or uuid to prefer as the star's center; '' clears it")
+    update.add_argument("--mtu", type=int, help="a new inner MTU in bytes (applies to VIFs as they are next plugged)")
+    crypt = update.add_mutually_exclusive_group()
+    crypt.add_argument("--encrypt", dest="encrypted", action="store_true", default=None,
+                       help="turn IPsec on (the daemon makes the network's key and sets it on every tunnel)")
+    crypt.add_argument("--no-encrypt", dest="encrypted", action="store_false", help="turn IPsec off")
+    update.add_argument("--topology", choices=["star", "mesh"], help="star (one center) or mesh (every pair)")
+    update.add_argument("--add-pool", action="append", default=[], metavar="POOL",
+                        help="span one more pool (repeatable); needs --pif-device for its hosts")
+    update.add_argument("--remove-pool", action="append", default=[], metavar="POOL",
+                        help="leave a pool (repeatable); refused while VIFs use the network there")
+    update.add_argument("--pif-device", action="append", default=[], metavar="[HOST=]DEVICE",
+                        help="with --add-pool: the device the added pools' tunnels leave from, as for create")
+    update.add_argument("--vlan", type=int, help="with --add-pool: the VLAN PIF with this tag on that device")
+    update.add_argument("--dry-run", action="store_true",
+                        help="print the XAPI writes and the tunnel ports the daemon would change; write nothing")
+    options.add_config(update)
+    update.set_defaults(func=cmd_update)
+
     rekey = sub.add_parser("rekey", help="replace an encrypted network's IPsec pre-shared key on every tunnel")
     rekey.add_argument("name", help="name or private-network uuid")
     options.add_config(rekey)
@@ -93,6 +131,20 @@ def cmd_delete(args) -> int:
 
     with networks.Pools(options.load_config(args)) as pools:
         networks.delete(pools, args.name, print)
+    return 0
+
+
+def cmd_update(args) -> int:
+    from sdnctl import netupdate, networks
+
+    config = options.load_config(args)
+    pif_device, host_pif_devices = networks.parse_pif_devices(args.pif_device) if args.pif_device else ("", ())
+    request = netupdate.UpdateRequest(
+        network=args.network, name=args.name, preferred_center=args.preferred_center, mtu=args.mtu,
+        encrypted=args.encrypted, topology=args.topology, add_pools=tuple(args.add_pool),
+        remove_pools=tuple(args.remove_pool), pif_device=pif_device, host_pif_devices=host_pif_devices, vlan=args.vlan)
+    with networks.Pools(config) as pools:
+        netupdate.update(pools, request, print, dry_run=args.dry_run)
     return 0
 
 

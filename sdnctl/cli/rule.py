@@ -20,7 +20,8 @@ def register(subparsers) -> None:
         parser = sub.add_parser(verb, help=text)
         target = parser.add_mutually_exclusive_group(required=True)
         target.add_argument("--vif", help="VIF uuid")
-        target.add_argument("--network", help="network name (every pool's network of that name)")
+        target.add_argument("--network", help="a network's name (every pool's network of that name), its uuid, "
+                                                "or a private network's uuid (as status shows it)")
         if verb == "list":
             parser.add_argument("--json", action="store_true", help="the rules as JSON, one object per rule")
         else:
