@@ -8,7 +8,9 @@ adds and deletes only the ports that differ.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sdnctl.core.inventory import build_inventory
 from sdnctl.core.model import KEY_PREFIX, TOPOLOGIES, XO_PREFIX, Endpoint, PrivateNetwork
@@ -140,57 +142,85 @@ def _set_key(pools: Pools, pool: str, ref: str, key: str, value: str | None) -> 
         pools.call(pool, "network.add_to_other_config", ref, key, value)
 
 
-def _writes(request: UpdateRequest, change: NetworkChange, members: Members) -> list[tuple[str, str, tuple, str]]:
-    """(pool, method, args, what it does) for every member network, in the order they are made."""
+@dataclass(frozen=True)
+class Write:
+    """One XAPI write to a member network: `method`, or `key` for one other_config key (args: ref, key, value)."""
+
+    pool: str
+    method: str
+    args: tuple[Any, ...]
+    what: str
+
+
+def _writes(request: UpdateRequest, change: NetworkChange, members: Members) -> list[Write]:
+    """Every write to the member networks that stay, in the order they are made."""
     writes = []
     for pool, ref, record in members:
         if pool in request.remove_pools:
             continue
         if change.name is not None:
-            writes.append((pool, "network.set_name_label", (ref, change.name), f"name {change.name}"))
+            writes.append(Write(pool, "network.set_name_label", (ref, change.name), f"name {change.name}"))
         if change.mtu is not None:
-            writes.append((pool, "network.set_MTU", (ref, str(change.mtu)), f"MTU {change.mtu}"))
+            writes.append(Write(pool, "network.set_MTU", (ref, str(change.mtu)), f"MTU {change.mtu}"))
         if change.preferred_center is not None:
-            writes.append((pool, "key", (ref, _key(record, "preferred-center"), change.preferred_center or None),
-                           f"preferred center {change.preferred_center or '(none)'}"))
+            writes.append(Write(pool, "key", (ref, _key(record, "preferred-center"), change.preferred_center or None),
+                                f"preferred center {change.preferred_center or '(none)'}"))
         if change.encrypted is not None:
-            writes.append((pool, "key", (ref, _key(record, "encrypted"), "true" if change.encrypted else "false"),
-                           f"encrypted {'yes' if change.encrypted else 'no'}"))
+            writes.append(Write(pool, "key", (ref, _key(record, "encrypted"), "true" if change.encrypted else "false"),
+                                f"encrypted {'yes' if change.encrypted else 'no'}"))
         if change.topology is not None:
-            writes.append((pool, "key", (ref, KEY_PREFIX + "topology", change.topology), f"topology {change.topology}"))
+            writes.append(Write(pool, "key", (ref, KEY_PREFIX + "topology", change.topology),
+                                f"topology {change.topology}"))
     return writes
 
 
-def update(pools: Pools, request: UpdateRequest, say: Say, *, dry_run: bool = False) -> dict[str, int]:
-    """Change the network in every pool; returns the tunnel ports the daemon will add, delete and modify."""
+@dataclass(frozen=True)
+class Plan:
+    """An update worked out and checked, before anything is written."""
+
+    net_id: str
+    name: str
+    members: Members
+    joining: dict[str, dict]       # added pool -> host name -> (transport PIF ref, PIF record, host uuid)
+    writes: list[Write]
+    counts: Mapping[str, int]      # tunnel ports the daemon will add, delete and modify
+
+
+def _mtu_warning(change: NetworkChange, network: PrivateNetwork, first: dict, transports: list[int]) -> str | None:
+    mtu = change.mtu if change.mtu is not None else int(first["MTU"])
+    encrypted = network.encrypted if change.encrypted is None else change.encrypted
+    limit = mtu_limit(min(transports, default=1500), network.encapsulation, encrypted)
+    if mtu <= limit:
+        return None
+    return (f"warning: MTU {mtu} exceeds what {network.encapsulation}{' + IPsec' if encrypted else ''} carries over "
+            f"a {min(transports, default=1500)}-byte transport without fragmenting ({limit}); "
+            "oversized packets will be dropped")
+
+
+def plan(pools: Pools, request: UpdateRequest, say: Say, *, dry_run: bool) -> Plan:
+    """Check the request, and say what it will write and which tunnel ports the daemon will change."""
     net_id, members = find_network(pools, request.network)
     _check(pools, request, net_id, members)
-    spanned = sorted({pool for pool, _, _ in members} | set(request.add_pools))
-    records = _records(pools, spanned)
+    records = _records(pools, sorted({pool for pool, _, _ in members} | set(request.add_pools)))
     inventory = build_inventory(records)
     network = next(n for n in inventory.networks if n.id == net_id)
     first = members[0][2]
     joining = _new_endpoints(pools, request, first, say)
     change = _change(pools, request, network, joining)
-    mtu = change.mtu if change.mtu is not None else int(first["MTU"])
-    transports = _transport_mtus(records, members) + [int(p["MTU"]) for hosts in joining.values()
-                                                      for _, p, _ in hosts.values()]
-    encrypted = network.encrypted if change.encrypted is None else change.encrypted
-    limit = mtu_limit(min(transports, default=1500), network.encapsulation, encrypted)
-    if mtu > limit:
-        say(f"warning: MTU {mtu} exceeds what {network.encapsulation}{' + IPsec' if encrypted else ''} carries "
-            f"over a {min(transports, default=1500)}-byte transport without fragmenting ({limit}); "
-            "oversized packets will be dropped")
+    warning = _mtu_warning(change, network, first, _transport_mtus(records, members) + [
+        int(pif["MTU"]) for hosts in joining.values() for _, pif, _ in hosts.values()])
+    if warning:
+        say(warning)
     hosts = tunnel_changes(inventory.snapshot, net_id, change)
     counts = totals(hosts)
     writes = _writes(request, change, members)
-    prefix = "would set" if dry_run else "set"
-    for pool, _, _, what in writes:
-        say(f"{pool}: {prefix} {what}")
+    would = "would " if dry_run else ""
+    for write in writes:
+        say(f"{write.pool}: {would}set {write.what}")
     for pool in request.add_pools:
-        say(f"{pool}: {'would create' if dry_run else 'create'} the network with {len(joining[pool])} tunnel(s)")
+        say(f"{pool}: {would}create the network with {len(joining[pool])} tunnel(s)")
     for pool in request.remove_pools:
-        say(f"{pool}: {'would delete' if dry_run else 'delete'} the network and its tunnels")
+        say(f"{pool}: {would}delete the network and its tunnels")
     for host in hosts:
         say(f"  {inventory.host_name(host.host_uuid)}: +{len(host.add)} -{len(host.delete)} ~{len(host.modify)} "
             "tunnel ports")
@@ -198,21 +228,28 @@ def update(pools: Pools, request: UpdateRequest, say: Say, *, dry_run: bool = Fa
         + ("" if change.touches_tunnels else " (a rename or an MTU change touches no tunnel)"))
     if change.mtu is not None:
         say("the MTU applies to VIFs as they are next plugged (XAPI sets a VIF's MTU at plug time)")
+    return Plan(net_id, change.name or network.name, members, joining, writes, counts)
+
+
+def update(pools: Pools, request: UpdateRequest, say: Say, *, dry_run: bool = False) -> Mapping[str, int]:
+    """Change the network in every pool; returns the tunnel ports the daemon will add, delete and modify."""
+    worked_out = plan(pools, request, say, dry_run=dry_run)
     if dry_run:
         say("dry run: nothing was written")
-        return counts
-    for pool, method, args, _ in writes:
-        if method == "key":
-            _set_key(pools, pool, *args)
+        return worked_out.counts
+    for write in worked_out.writes:
+        if write.method == "key":
+            _set_key(pools, write.pool, *write.args)
         else:
-            pools.call(pool, method, *args)
+            pools.call(write.pool, write.method, *write.args)
+    first = worked_out.members[0][2]
     for pool in request.add_pools:
-        _add_pool(pools, pool, first, joining[pool], say)
-    for pool, ref, _ in members:
+        _add_pool(pools, pool, first, worked_out.joining[pool], say)
+    for pool, ref, _ in worked_out.members:
         if pool in request.remove_pools:
             destroy_network(pools, pool, ref)
-    say(f"updated private network {change.name or network.name} ({net_id})")
-    return counts
+    say(f"updated private network {worked_out.name} ({worked_out.net_id})")
+    return worked_out.counts
 
 
 def _add_pool(pools: Pools, pool: str, first: dict, hosts: dict, say: Say) -> None:

@@ -57,6 +57,15 @@ def register(subparsers) -> None:
     options.add_config(delete)
     delete.set_defaults(func=cmd_delete)
 
+    _register_update(sub)
+
+    rekey = sub.add_parser("rekey", help="replace an encrypted network's IPsec pre-shared key on every tunnel")
+    rekey.add_argument("name", help="name or private-network uuid")
+    options.add_config(rekey)
+    rekey.set_defaults(func=cmd_rekey)
+
+
+def _register_update(sub) -> None:
     update = sub.add_parser(
         "update", help="change a private network in place: name, center, MTU, encryption, topology, pools",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -92,11 +101,6 @@ def register(subparsers) -> None:
                         help="print the XAPI writes and the tunnel ports the daemon would change; write nothing")
     options.add_config(update)
     update.set_defaults(func=cmd_update)
-
-    rekey = sub.add_parser("rekey", help="replace an encrypted network's IPsec pre-shared key on every tunnel")
-    rekey.add_argument("name", help="name or private-network uuid")
-    options.add_config(rekey)
-    rekey.set_defaults(func=cmd_rekey)
 
 
 def _request(args, config):
