@@ -41,6 +41,7 @@ class _Target:
     pin_pem: str
     pin_der: bytes
     gen: int
+    datapath_id: int | None = None    # the bridge's, from OVSDB: FEATURES_REPLY must name it
 
 
 @dataclass
@@ -135,7 +136,8 @@ class FlowChannel:
         """Hand every ensured switch to `rt`, each under a new generation (older reports are ignored)."""
         for key, target in self._targets.items():
             target.gen = next(self._gens)
-            rt.command("ensure", key, target.gen, target.address, target.port, target.pin_pem, target.pin_der)
+            rt.command("ensure", key, target.gen, target.address, target.port, target.pin_pem, target.pin_der,
+                       target.datapath_id)
 
     def _bind_loop(self) -> None:
         try:
@@ -186,22 +188,26 @@ class FlowChannel:
                 await asyncio.to_thread(new.stop)
 
     # --- switches --------------------------------------------------------------------------
-    async def ensure(self, key: str, address: str, port: int, pinned_cert_pem: str) -> None:
+    async def ensure(self, key: str, address: str, port: int, pinned_cert_pem: str,
+                     datapath_id: int | None = None) -> None:
         """Keep a connection to that switch's `pssl:` listener (reconnecting with capped, jittered backoff).
 
-        Returns at once; `connected(key)` turns True after the switch's FEATURES_REPLY. Calling it
-        again with another address, port or pin drops the connection and dials the new one.
+        Returns at once; `connected(key)` turns True after the switch's FEATURES_REPLY. With
+        `datapath_id` (the bridge's, from OVSDB), a switch whose FEATURES_REPLY names another
+        datapath is refused: the listener belongs to another bridge, which sdnctl must never program.
+        Calling it again with another address, port, pin or datapath id dials anew.
         """
         pin_der = _checked_target(key, address, port, pinned_cert_pem)
         self.start()
         self._bind_loop()
         target = self._targets.get(key)
-        if target is not None and (target.address, target.port, target.pin_der) == (address, port, pin_der):
+        if target is not None and (target.address, target.port, target.pin_der, target.datapath_id) == (
+                address, port, pin_der, datapath_id):
             return
         gen = next(self._gens)
-        self._targets[key] = _Target(address, port, pinned_cert_pem, pin_der, gen)
+        self._targets[key] = _Target(address, port, pinned_cert_pem, pin_der, gen, datapath_id)
         self._status[key] = _Status()
-        self._runtime.command("ensure", key, gen, address, port, pinned_cert_pem, pin_der)
+        self._runtime.command("ensure", key, gen, address, port, pinned_cert_pem, pin_der, datapath_id)
 
     async def forget(self, key: str) -> None:
         """Close the connection to that switch and stop dialling it."""

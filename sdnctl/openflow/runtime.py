@@ -117,6 +117,7 @@ class _Link:
     port: int
     ctx: object                       # ssl.SSLContext
     pin_der: bytes
+    datapath_id: int | None = None         # the bridge's datapath id from OVSDB, if known: FEATURES_REPLY must match
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     sock: socket.socket | None = None      # the current attempt's socket (set by the connection thread)
@@ -240,8 +241,7 @@ class Runtime:
     def _handle(self, item: tuple) -> None:
         kind = item[0]
         if kind == "ensure":
-            _, key, gen, address, port, pin_pem, pin_der = item
-            self._ensure(key, gen, address, port, pin_pem, pin_der)
+            self._ensure(*item[1:])
         elif kind == "forget":
             link = self._links.pop(item[1], None)
             if link is not None:
@@ -258,7 +258,8 @@ class Runtime:
             self._cancel(item[1], item[2])
 
     # --- links ---------------------------------------------------------------------------
-    def _ensure(self, key: str, gen: int, address: str, port: int, pin_pem: str, pin_der: bytes) -> None:
+    def _ensure(self, key: str, gen: int, address: str, port: int, pin_pem: str, pin_der: bytes,
+                datapath_id: int | None) -> None:
         old = self._links.pop(key, None)
         if old is not None:
             self._close_link(old, "replaced by a new address or pin")
@@ -267,7 +268,7 @@ class Runtime:
         except (OSError, ValueError) as exc:    # ssl.SSLError is an OSError
             self._post(self._events.link_down, key, gen, f"cannot load the TLS credentials: {exc}")
             return
-        link = _Link(key=key, gen=gen, address=address, port=port, ctx=ctx, pin_der=pin_der)
+        link = _Link(key=key, gen=gen, address=address, port=port, ctx=ctx, pin_der=pin_der, datapath_id=datapath_id)
         link.thread = threading.Thread(target=_serve_link, args=(link, self.inbox), daemon=True,
                                        name=f"sdnctl-of-{key}")
         self._links[key] = link
@@ -293,6 +294,15 @@ class Runtime:
     def _on_features(self, datapath) -> None:
         link = self._current(datapath)
         if link is None or link.stop.is_set():
+            return
+        if link.datapath_id is not None and datapath.id != link.datapath_id:
+            # Another bridge's listener holds this port (e.g. a leftover `pssl:6653` of another controller):
+            # programming it would put this bridge's flows on the wrong switch.
+            datapath.socket.failure = (
+                f"{link.address}:{link.port} answers as datapath {datapath.id or 0:016x}, not this bridge's "
+                f"{link.datapath_id:016x}: another bridge's Controller row listens on this port; refusing to "
+                "program it (remove the other row, e.g. a Xen Orchestra `pssl:` target, or let sdnctl move this one)")
+            datapath.socket.abort()
             return
         link.datapath = datapath
         link.established = True

@@ -157,7 +157,9 @@ def _read_hello(sock: ssl.SSLSocket, where: str, timeout: float) -> bytes:
                 raise SwitchRefused(f"{where}: expected an OpenFlow HELLO, got message type {msg_type}")
             if version < ofp.OFP_VERSION:
                 # A switch offers its highest version; below 1.3 it cannot speak 1.3 at all.
-                raise SwitchRefused(f"{where}: the switch speaks OpenFlow only up to version {version:#04x}; "
-                                    "sdnctl needs OpenFlow 1.3: add OpenFlow13 to the bridge's protocols")
+                raise SwitchRefused(f"{where}: the listener speaks OpenFlow only up to version {version:#04x}, and "
+                                    "sdnctl needs 1.3 (0x04): either another bridge's Controller row holds this "
+                                    "port (e.g. Xen Orchestra's `pssl:6653` on xenbr0), or the bridge lacks "
+                                    "OpenFlow13 in its protocols")
             need = length
     return buf

@@ -218,6 +218,30 @@ async def test_a_switch_presenting_another_certificate_is_refused(make_channel, 
     assert connects == [KEY]
 
 
+def datapath_id(ovs: OvsHost, bridge: str = BRIDGE) -> int:
+    return int(ovs.vsctl("get", "Bridge", bridge, "datapath_id").strip().strip('"'), 16)
+
+
+async def test_a_listener_of_another_bridge_is_refused_by_its_datapath_id(make_channel, host):
+    """The port answers, the pin matches, but FEATURES_REPLY names another datapath: never programmed."""
+    channel = make_channel()
+    ours = datapath_id(host)
+    connects: list[str] = []
+    channel.on_connect = connects.append
+    await channel.ensure(KEY, host.address, OF_PORT, host.cert_pem, datapath_id=ours ^ 1)
+
+    error = await wait_until(lambda: channel.error(KEY), timeout=15, what="a datapath mismatch")
+    assert f"answers as datapath {ours:016x}, not this bridge's {ours ^ 1:016x}" in error
+    assert not channel.connected(KEY) and connects == []
+    with pytest.raises(OpenFlowError, match="not connected"):
+        await channel.sync(KEY, frozenset({SSH_DROP}))
+    assert sdnctl_flows(host) == set()
+
+    await channel.ensure(KEY, host.address, OF_PORT, host.cert_pem, datapath_id=ours)
+    await wait_until(lambda: channel.connected(KEY), timeout=15, what=lambda: f"connected (error: {channel.error(KEY)})")
+    assert connects == [KEY]
+
+
 async def test_a_client_certificate_from_an_untrusted_ca_is_refused_by_the_switch(make_channel, host, pki):
     channel = make_channel(pki.foreign_cert, pki.foreign_key)
     connects: list[str] = []
