@@ -58,6 +58,7 @@ def register(subparsers) -> None:
     delete.set_defaults(func=cmd_delete)
 
     _register_update(sub)
+    _register_export_xo(sub)
 
     rekey = sub.add_parser("rekey", help="replace an encrypted network's IPsec pre-shared key on every tunnel")
     rekey.add_argument("name", help="name or private-network uuid")
@@ -101,6 +102,26 @@ def _register_update(sub) -> None:
                         help="print the XAPI writes and the tunnel ports the daemon would change; write nothing")
     options.add_config(update)
     update.set_defaults(func=cmd_update)
+
+
+def _register_export_xo(sub) -> None:
+    export = sub.add_parser(
+        "export-xo", help="hand a network back to Xen Orchestra: write its xo:sdn-controller keys",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write the network's settings under Xen Orchestra's keys, as XO's own create does,\n"
+                    "and move its rules (and its VIFs' rules) to XO's key. With --release, also remove\n"
+                    "sdnctl's keys and mark it sdnctl:managed=false: the running daemon then removes its\n"
+                    "tunnel ports, and XO's SDN controller plugin can build its own. Stars only.",
+        epilog="examples:\n"
+               "  sdnctl network export-xo net1 --dry-run\n"
+               "  sdnctl network export-xo net1             # both controllers can read it; sdnctl manages it\n"
+               "  sdnctl network export-xo net1 --release   # sdnctl lets go; enable XO's plugin next")
+    export.add_argument("network", help="name or private-network uuid")
+    export.add_argument("--release", action="store_true",
+                        help="also remove sdnctl's keys, so sdnctl stops managing it and sweeps its ports")
+    export.add_argument("--dry-run", action="store_true", help="print what would be written; write nothing")
+    options.add_config(export)
+    export.set_defaults(func=cmd_export_xo)
 
 
 def _request(args, config):
@@ -149,6 +170,14 @@ def cmd_update(args) -> int:
         remove_pools=tuple(args.remove_pool), pif_device=pif_device, host_pif_devices=host_pif_devices, vlan=args.vlan)
     with networks.Pools(config) as pools:
         netupdate.update(pools, request, print, dry_run=args.dry_run)
+    return 0
+
+
+def cmd_export_xo(args) -> int:
+    from sdnctl import networks, xoexport
+
+    with networks.Pools(options.load_config(args)) as pools:
+        xoexport.export(pools, args.network, print, release=args.release, dry_run=args.dry_run)
     return 0
 
 
