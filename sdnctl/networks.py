@@ -22,6 +22,7 @@ from sdnctl.xapi.client import XapiClient
 log = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
+CREATING_KEY = KEY_PREFIX + "creating"   # set while `network create` is still making the network's objects
 CLI_TIMEOUT = 30.0  # seconds for each XAPI read of a CLI command (connects: 5 s)
 
 
@@ -221,6 +222,9 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
     }
     if preferred:
         other_config[KEY_PREFIX + "preferred-center"] = preferred
+    # The daemon builds nothing while this key is set: it elects the center once every pool's
+    # network object and every tunnel exist, so a creation makes no port it later deletes.
+    other_config[CREATING_KEY] = "true"
     created: list[tuple[str, str]] = []
     try:
         for pool, pifs in plans.items():
@@ -241,6 +245,8 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
                         raise
             bridge = pools.call(pool, "network.get_bridge", ref)
             say(f"{pool}: network {request.name} ({bridge}) with {len(pifs)} tunnel(s)")
+        for pool, ref in created:
+            pools.call(pool, "network.remove_from_other_config", ref, CREATING_KEY)
     except XapiError as exc:
         for pool, ref in reversed(created):
             destroy_network(pools, pool, ref)
