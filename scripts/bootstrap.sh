@@ -4,7 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openvswitch-switch openvswitch-common mosquitto iproute2 iputils-ping netcat-openbsd ethtool nftables)
+# openvswitch-ipsec (ovs-monitor-ipsec) with strongSwan: `--ike-daemon=strongswan` drives starter/charon
+# through `ipsec`; libstrongswan-standard-plugins has the gcm plugin its AES-GCM proposals need, and
+# strongswan-swanctl gives `swanctl --list-sas` (vici). The lab runs one copy per host (sdnctl/lab/ipsec.py).
+APT_PACKAGES=(openvswitch-switch openvswitch-common mosquitto iproute2 iputils-ping netcat-openbsd ethtool nftables
+              openvswitch-ipsec strongswan strongswan-charon strongswan-starter strongswan-swanctl
+              libstrongswan-standard-plugins)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -16,10 +21,19 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Debian starts the system's own OVS and mosquitto on install; the lab runs its own copies.
-for svc in openvswitch-switch mosquitto; do
+# Debian starts the system's own OVS, mosquitto, strongSwan and ovs-monitor-ipsec on install (where
+# invoke-rc.d may); the lab runs its own copies, so stop them, and keep the IPsec ones from starting at boot.
+for svc in openvswitch-switch mosquitto openvswitch-ipsec strongswan-starter ipsec; do
     systemctl stop "$svc" >/dev/null 2>&1 || true
 done
+for svc in openvswitch-ipsec strongswan-starter ipsec; do
+    systemctl disable "$svc" >/dev/null 2>&1 || true
+done
+# Without systemd, the init scripts: stop the system-wide instances if any runs (by their own pid files).
+if [ ! -d /run/systemd/system ]; then
+    [ -f /run/openvswitch/ovs-monitor-ipsec.pid ] && /etc/init.d/openvswitch-ipsec stop >/dev/null 2>&1 || true
+    [ -f /run/starter.charon.pid ] && /usr/sbin/ipsec stop >/dev/null 2>&1 || true
+fi
 
 if [ ! -x .venv/bin/python ]; then
     echo "bootstrap: creating .venv"

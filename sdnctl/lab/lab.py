@@ -20,6 +20,7 @@ from pathlib import Path
 from sdnctl import certs
 from sdnctl.errors import LabError
 from sdnctl.lab import netns, silence
+from sdnctl.lab.ipsec import IpsecStack, LabIpsec
 from sdnctl.lab.ovshost import OvsHost, create_segment
 from sdnctl.lab.xapi import PoolSimulator
 
@@ -46,10 +47,11 @@ class Lab:
 
     def __init__(self, *, pools: int = 1, hosts: int = 2, dataplane: bool = False, octet: int = 0,
                  root: Path = DEFAULT_ROOT, http_port: int = 80, https_port: int = 443, ha: bool = False,
-                 ha_delay: float = HA_DELAY, xcpng: str = "8.3", nics: int = 1):
+                 ha_delay: float = HA_DELAY, xcpng: str = "8.3", nics: int = 1, ipsec: bool = False):
         """`ha`: as with XAPI's HA, a live slave becomes master `ha_delay` seconds after the master dies.
         `xcpng`: the XCP-ng release whose OVS TLS settings every host runs with (8.3 or 8.2).
-        `nics`: NICs per host on the underlay besides eth0 (eth1 has an IP; eth2... none, e.g. to bond)."""
+        `nics`: NICs per host on the underlay besides eth0 (eth1 has an IP; eth2... none, e.g. to bond).
+        `ipsec`: (data plane only) each host also runs ovs-monitor-ipsec and strongSwan (sdnctl.lab.ipsec)."""
         if not 0 <= octet <= 255 or not 1 <= pools <= 250 or not 1 <= hosts <= 200:
             raise LabError("need 1-250 pools, 1-200 hosts per pool and an octet of 0-255")
         if not 1 <= nics <= 8:
@@ -69,6 +71,7 @@ class Lab:
         self.ha_delay = ha_delay if ha else None
         self.pools: dict[str, LabPool] = {}
         self.silenced: set[str] = set()                 # hosts crashed with `silent`
+        self.ipsec = LabIpsec(enabled=ipsec, dataplane=dataplane)   # ovs-monitor-ipsec + strongSwan per host
         self._state_lock = threading.Lock()
         self._serving = False                           # the state file is written between up and down
 
@@ -95,6 +98,7 @@ class Lab:
             self._serving = False
         for pool in self.pools.values():
             pool.sim.stop()
+        self.ipsec.stop_all()
         for pool in self.pools.values():
             for host in pool.hosts.values():
                 host.stop()
@@ -124,6 +128,7 @@ class Lab:
                        xcpng=self.xcpng)
         host.start()
         pool.hosts[name] = host
+        self.ipsec.start(host.name, host.dir, host.netns, host.ovsdb_unix)
         pool.host_refs[name] = pool.sim.add_host(host, name=name, address=address, pifs=pif_ips, master=master)
         return host
 
@@ -137,6 +142,7 @@ class Lab:
     def host_eject(self, host_name: str) -> None:
         pool = self._pool_of(host_name)
         pool.sim.eject_host(pool.host_refs.pop(host_name))
+        self.ipsec.stop(host_name, forget=True)
         pool.hosts.pop(host_name).stop()
         self.write_state()
 
@@ -148,6 +154,7 @@ class Lab:
             silence.silence(self.tag, host.address, host.netns)
             self.silenced.add(host_name)
         pool.sim.crash_host(pool.host_refs[host_name])
+        self.ipsec.stop(host_name, crash=True)
         self.write_state()
 
     def host_recover(self, host_name: str) -> None:
@@ -158,6 +165,7 @@ class Lab:
             host = pool.hosts[host_name]
             silence.unsilence(self.tag, host.address, host.netns)
             self.silenced.discard(host_name)
+        self.ipsec.recover(host_name)
         self.write_state()
 
     def designate_new_master(self, host_name: str) -> None:
@@ -222,6 +230,7 @@ class Lab:
             "config": str(self.config_path),
             "tag": self.tag,
             "dataplane": self.dataplane,
+            "ipsec": self.ipsec.enabled,
             "xcpng": self.xcpng,
             "ha_delay": self.ha_delay,
             "pools": [
@@ -234,6 +243,7 @@ class Lab:
                     "hosts": [
                         {"uuid": pool.sim.uuid_of(pool.host_refs[name]), "name": name, "address": host.address,
                          "ovsdb": host.ovsdb_unix, "netns": host.netns,
+                         **self.ipsec.status(name),
                          "live": pool.sim.is_live(pool.host_refs[name])}
                         for name, host in pool.hosts.items()
                     ],
@@ -332,6 +342,10 @@ def sweep(workdir: Path, tag: str) -> list[str]:
     left: list[str] = []
     if workdir.is_dir():
         for host_dir in sorted(p for p in workdir.iterdir() if (p / "conf.db").exists()):
+            stack = IpsecStack(host_dir, f"{tag}-{host_dir.name}", "")
+            if any(stack.pid(proc) for proc in ("ovs-monitor-ipsec", "starter", "charon")):
+                left.append(f"{host_dir.name} IPsec")
+                stack.stop()
             host = OvsHost(host_dir.name, "", host_dir, tag=tag, dataplane=False, pif_ips={})
             if host.pid("ovsdb-server") or host.pid("ovs-vswitchd"):
                 left.append(host_dir.name)
