@@ -67,7 +67,8 @@ import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sdnctl.errors import RuleError
 from sdnctl.core.model import (
@@ -390,16 +391,35 @@ def infrastructure_ofports(ports: Iterable[BridgePort]) -> dict[str, frozenset[i
     return {bridge: frozenset(ofports) for bridge, ofports in out.items()}
 
 
-def _vif_mac(port: VifPort) -> str | None:
-    """The VIF's MAC in lower case, or None if the port cannot carry rules (skipped, not an error:
-    ports come from OVSDB): ofport < 1 (OVS failed to set it up), no bridge, or a MAC that is empty,
-    malformed, multicast or all zeros."""
-    if not isinstance(port.ofport, int) or not 1 <= port.ofport < OFPP_MAX or not port.bridge:
-        return None
-    mac = port.mac.strip().lower() if isinstance(port.mac, str) else ""
+def unicast_mac(value: object) -> str | None:
+    """`value` as a VIF's MAC in lower case, or None if it cannot be one: not a string, empty, malformed,
+    multicast (or broadcast) or all zeros. A `to` rule matches `eth_dst` = this MAC."""
+    mac = value.strip().lower() if isinstance(value, str) else ""
     if not _MAC.fullmatch(mac) or int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
         return None
     return mac
+
+
+def _vif_mac(port: VifPort) -> str | None:
+    """The VIF's MAC in lower case, or None if the port cannot carry rules (skipped, not an error:
+    ports come from OVSDB): ofport < 1 (OVS failed to set it up), no bridge, or no usable MAC."""
+    if not isinstance(port.ofport, int) or not 1 <= port.ofport < OFPP_MAX or not port.bridge:
+        return None
+    return unicast_mac(port.mac)
+
+
+@dataclass(frozen=True)
+class PlacedVif:
+    """A VIF with rules as XAPI describes it (`inventory.placed_vifs`), port or no port: where its VM runs or is
+    about to run (`hosts`: `VM.resident_on` and `VM.scheduled_to_be_resident_on`), so that its `to` rules can
+    be on that host's bridge before its port appears there. `mac` is XAPI's `VIF.MAC`, checked by the
+    inventory ("" if unusable: then the VIF is in `rule_errors` and blocked)."""
+
+    vif_uuid: str
+    network_uuid: str
+    bridge: str                 # XAPI's network.bridge: the same name on every host of the pool
+    mac: str
+    hosts: frozenset[str]       # host uuids
 
 
 def _address(ip_range: str | None) -> str | tuple[str, str] | None:
@@ -433,17 +453,22 @@ def _rule_matches(rule: Rule) -> list[tuple[str, dict[str, object]]]:
     return out
 
 
-def _flows(rule: Rule, ofport: int, mac: str, network_rule: bool) -> frozenset[FlowSpec]:
+def _flows(rule: Rule, ofport: int | None, mac: str, network_rule: bool) -> frozenset[FlowSpec]:
+    """A rule's flows for one VIF; with `ofport` None (no port yet: a PlacedVif) its `to` flows only."""
     priority = rule_priority(rule, network_rule=network_rule)
     flows = []
     for direction, fields in _rule_matches(rule):
         if direction == "from":
+            if ofport is None:
+                continue
             # The port the frame came in on (a guest cannot change it). An allow also needs the VIF's
             # own MAC, so that no allow lets a frame from another MAC past port security.
             own: dict[str, object] = {"in_port": ofport, "eth_src": mac} if rule.allow else {"in_port": ofport}
             table, action = INGRESS_TABLE, "next" if rule.allow else "drop"
         else:
-            own = {"eth_dst": mac}   # trustworthy: port security stops every other port sending from it
+            # Only the MAC, never the port: the same flows whether or not the port exists yet. Trustworthy:
+            # port security stops every other ruled port sending from it.
+            own = {"eth_dst": mac}
             table, action = EGRESS_TABLE, "normal" if rule.allow else "drop"
         flows.append(FlowSpec(priority=priority, match=tuple(sorted({**fields, **own}.items())), action=action,
                               cookie=SDNCTL_COOKIE, table_id=table))
@@ -458,10 +483,44 @@ def _port_security(ofport: int, mac: str) -> frozenset[FlowSpec]:
     })
 
 
+def _port_flows(port: VifPort, rules: Sequence[tuple[Rule, bool]], blocked: frozenset[str]) -> set[FlowSpec]:
+    """One plugged VIF's flows: nothing if blocked or unusable, its admission without rules, else port security
+    and its rules' flows (which admit it)."""
+    if port.vif_uuid in blocked or port.network_uuid in blocked:
+        return set()
+    if not rules:
+        return {admit(port.ofport)} if isinstance(port.ofport, int) and 1 <= port.ofport < OFPP_MAX else set()
+    mac = _vif_mac(port)
+    if mac is None:
+        return set()
+    flows = set(_port_security(port.ofport, mac))
+    for rule, network_rule in rules:
+        flows |= _flows(rule, port.ofport, mac, network_rule)
+    return flows
+
+
+def _placed_to_flows(placed: Iterable[PlacedVif], host_uuid: str, ruled: Callable[[str, str], list],
+                     blocked: frozenset[str]) -> dict[str, set[FlowSpec]]:
+    """Bridge -> the `to` flows of every ruled VIF whose VM is on, or about to be on, `host_uuid`, port or not."""
+    out: dict[str, set[FlowSpec]] = {}
+    for vif in placed:
+        if host_uuid not in vif.hosts or not vif.bridge or vif.vif_uuid in blocked or vif.network_uuid in blocked:
+            continue
+        mac = unicast_mac(vif.mac)
+        rules = ruled(vif.vif_uuid, vif.network_uuid)
+        if mac is None or not rules:
+            continue
+        flows = out.setdefault(vif.bridge, set())
+        for rule, network_rule in rules:
+            flows |= _flows(rule, None, mac, network_rule)
+    return out
+
+
 def desired_flows(vif_rules: Mapping[str, Sequence[Rule]], network_rules: Mapping[str, Sequence[Rule]],
                   ports: Iterable[VifPort], bridges: Iterable[str] = (), *,
                   infrastructure: Mapping[str, Iterable[int]] | None = None,
-                  blocked: Iterable[str] = ()) -> dict[str, frozenset[FlowSpec]]:
+                  blocked: Iterable[str] = (), host_uuid: str | None = None,
+                  placed: Iterable[PlacedVif] = ()) -> dict[str, frozenset[FlowSpec]]:
     """Every sdnctl flow each bridge should carry: bridge name -> flows.
 
     Every bridge in `bridges` (those sdnctl controls) or with a port gets `base_flows()` and an
@@ -470,6 +529,9 @@ def desired_flows(vif_rules: Mapping[str, Sequence[Rule]], network_rules: Mappin
     admitted by them only); one without rules is admitted as it is; one whose VIF or network uuid
     is in `blocked` (rules sdnctl cannot read) or whose rules need a MAC it lacks gets nothing, so
     it forwards nothing. `vif_rules` is keyed by VIF uuid, `network_rules` by XAPI network uuid.
+    With `host_uuid` (the host these flows are for), every `placed` VIF whose VM is on or about to be on
+    that host also gets its `to` flows on its network's bridge, port or not: frames to its MAC meet its
+    `to` rules from before its port appears (boot, reboot, replug, migration).
     Raises RuleError if a rule of a port here is not valid and canonical (build them with parse_rule).
     """
     if isinstance(bridges, str):
@@ -477,31 +539,23 @@ def desired_flows(vif_rules: Mapping[str, Sequence[Rule]], network_rules: Mappin
     checked: set[Rule] = set()
     blocked = frozenset(blocked)
 
-    def valid(rules: Sequence[Rule]) -> Sequence[Rule]:
-        for rule in rules:
+    def ruled(vif_uuid: str, network_uuid: str) -> list[tuple[Rule, bool]]:
+        """(rule, is a network rule) of every rule that applies to the VIF, each checked once."""
+        found = [(rule, False) for rule in vif_rules.get(vif_uuid, ())]
+        found += [(rule, True) for rule in network_rules.get(network_uuid, ())]
+        for rule, _ in found:
             if rule not in checked:
                 checked.add(check_rule(rule))
-        return rules
+        return found
 
     out: dict[str, set[FlowSpec]] = {bridge: set(_BASE_FLOWS) for bridge in bridges}
     for bridge, ofports in (infrastructure or {}).items():
         out.setdefault(bridge, set(_BASE_FLOWS)).update(admit(ofport) for ofport in ofports)
+    if host_uuid is not None:
+        for bridge, flows in _placed_to_flows(placed, host_uuid, ruled, blocked).items():
+            out.setdefault(bridge, set(_BASE_FLOWS)).update(flows)
     for port in ports:
-        ruled = [(rule, False) for rule in valid(vif_rules.get(port.vif_uuid, ()))]
-        ruled += [(rule, True) for rule in valid(network_rules.get(port.network_uuid, ()))]
-        if not port.bridge:
-            continue
-        flows = out.setdefault(port.bridge, set(_BASE_FLOWS))
-        if port.vif_uuid in blocked or port.network_uuid in blocked:
-            continue
-        if not ruled:
-            if isinstance(port.ofport, int) and 1 <= port.ofport < OFPP_MAX:
-                flows.add(admit(port.ofport))
-            continue
-        mac = _vif_mac(port)
-        if mac is None:
-            continue
-        flows |= _port_security(port.ofport, mac)
-        for rule, network_rule in ruled:
-            flows |= _flows(rule, port.ofport, mac, network_rule)
+        rules = ruled(port.vif_uuid, port.network_uuid)
+        if port.bridge:
+            out.setdefault(port.bridge, set(_BASE_FLOWS)).update(_port_flows(port, rules, blocked))
     return {bridge: frozenset(flows) for bridge, flows in out.items()}

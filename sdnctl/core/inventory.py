@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdnctl.core.flows import rules_of
+from sdnctl.core.flows import PlacedVif, rules_of, unicast_mac
 from sdnctl.core.model import (
     ENCAPSULATIONS, KEY_PREFIX, MAX_KEY, TOPOLOGIES, XO_PREFIX, ClusterSnapshot, Endpoint, PrivateNetwork, Rule,
 )
@@ -82,6 +82,7 @@ class Inventory:
     vif_rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
     network_rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
     rule_errors: Mapping[str, str] = field(default_factory=dict)
+    placed_vifs: tuple[PlacedVif, ...] = ()   # ruled VIFs whose VM is on, or about to be on, a host
     fail_modes: Mapping[str, str] = field(default_factory=dict)   # XAPI network uuid -> raw `sdnctl:fail-mode`
 
     @property
@@ -275,6 +276,41 @@ def _rules(pools: Mapping[str, PoolRecords]) -> tuple[dict, dict, dict]:
     return vif_rules, network_rules, errors
 
 
+def _placement(records: PoolRecords, vm: Mapping) -> frozenset[str]:
+    """The uuids of the hosts a VM runs on or is about to run on: `resident_on`, and `scheduled_to_be_resident_on`,
+    which XAPI sets before the domain (and its VIF ports) exists on a start, resume or migration destination
+    (message_forwarding.ml, allocate_vm_to_host) and clears once it is done."""
+    hosts = records.get("host", {})
+    refs = (vm.get("resident_on", NULL_REF), vm.get("scheduled_to_be_resident_on", NULL_REF))
+    return frozenset(hosts[ref]["uuid"] for ref in refs if ref in hosts)
+
+
+def _placed_vifs(pools: Mapping[str, PoolRecords], vif_rules: Mapping, network_rules: Mapping,
+                 errors: dict[str, str]) -> tuple[PlacedVif, ...]:
+    """Every VIF with rules (its own or its network's) whose VM is on or about to be on a host, from XAPI's
+    records. A ruled VIF whose `VIF.MAC` is not a unicast MAC gets an error in `errors` (fail closed: blocked)."""
+    placed = []
+    for pool, records in pools.items():
+        networks, vms = records.get("network", {}), records.get("vm", {})
+        for vif in records.get("vif", {}).values():
+            network = networks.get(vif.get("network", NULL_REF), {})
+            vif_uuid, network_uuid = vif.get("uuid", ""), network.get("uuid", "")
+            # XAPI's records always carry `MAC`; one without it (a partial record) is left to its port, as before.
+            if (vif_uuid not in vif_rules and network_uuid not in network_rules) or "MAC" not in vif:
+                continue
+            mac = unicast_mac(vif["MAC"])
+            if mac is None:
+                problem = (f"pool {pool}, VIF {vif_uuid}: MAC {vif['MAC']!r} is not a unicast MAC address, so its "
+                           "rules cannot be enforced and its port stays blocked; give the VM a VIF with a valid MAC "
+                           "(VIF.create with MAC \"\" lets XAPI choose one)")
+                errors[vif_uuid] = f"{errors[vif_uuid]}; {problem}" if vif_uuid in errors else problem
+            hosts = _placement(records, vms.get(vif.get("VM", NULL_REF), {}))
+            if hosts:
+                placed.append(PlacedVif(vif_uuid=vif_uuid, network_uuid=network_uuid,
+                                        bridge=network.get("bridge", ""), mac=mac or "", hosts=hosts))
+    return tuple(sorted(placed, key=lambda p: p.vif_uuid))
+
+
 def build_inventory(pools: Mapping[str, PoolRecords], default_topology: str = "star") -> Inventory:
     """Every pool's records -> one Inventory (pools that have not answered yet are simply absent)."""
     hosts: dict[str, Host] = {}
@@ -288,9 +324,11 @@ def build_inventory(pools: Mapping[str, PoolRecords], default_topology: str = "s
         access_pifs += pool_pifs
         objects += pool_objects
     vif_rules, network_rules, rule_errors = _rules(pools)
+    placed_vifs = _placed_vifs(pools, vif_rules, network_rules, rule_errors)
     fail_modes = {record["uuid"]: record["other_config"][FAIL_MODE_KEY] for records in pools.values()
                   for record in records.get("network", {}).values()
                   if FAIL_MODE_KEY in record.get("other_config", {})}
     return Inventory(hosts=hosts, networks=private_networks(pools, default_topology).networks, tunnels=tuple(tunnels),
                      access_pifs=tuple(access_pifs), network_objects=tuple(objects), vif_rules=vif_rules,
-                     network_rules=network_rules, rule_errors=rule_errors, fail_modes=fail_modes)
+                     network_rules=network_rules, rule_errors=rule_errors, placed_vifs=placed_vifs,
+                     fail_modes=fail_modes)
