@@ -23,6 +23,8 @@ DEFAULT_CONFIG_PATH = Path("/etc/sdnctl/sdnctl.toml")
 EXAMPLE_CONFIG = "systemd/sdnctl.toml.example"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_RESYNC_INTERVAL = 86400.0
+BFD_INTERVAL_MS = (100, 60000)     # OVS accepts any positive interval; below 100 ms the CPU cost grows, not the use
+MAX_DEAD_CENTER_HOLD = 3600.0
 
 
 def _read_secret(path: Path) -> str:
@@ -72,6 +74,10 @@ class Config:
     topology: str = "star"
     encapsulation: str = "gre"
     fail_mode: str = "secure"
+    bfd: bool = True
+    bfd_min_rx_ms: int = 300        # OVS declares a tunnel down after 3 missed intervals: ~0.9 s
+    bfd_min_tx_ms: int = 300
+    dead_center_hold: float = 5.0   # seconds a star's center must look BFD-dead without a break before failover
     override_certs: bool = False
     resync_interval: float = 300.0
     ovsdb_port: int = 6640
@@ -190,6 +196,10 @@ _EXAMPLES = {
     "topology": 'topology = "star"',
     "encapsulation": 'encapsulation = "gre"',
     "fail_mode": 'fail_mode = "secure"',
+    "bfd": "bfd = true",
+    "bfd_min_rx_ms": "bfd_min_rx_ms = 300",
+    "bfd_min_tx_ms": "bfd_min_tx_ms = 300",
+    "dead_center_hold": "dead_center_hold = 5",
     "listen": 'listen = "127.0.0.1:9108"',
     "host": 'host = "mqtt.example.net"',
     "port": "port = 1883",
@@ -236,6 +246,19 @@ def _interval(src: _Source, key: _Key, value: Any) -> float:
     # Compare before float(): TOML integers may be too large for a float.
     if not 0 < _typed(src, key, value, (int, float), "a number of seconds") <= MAX_RESYNC_INTERVAL:  # and nan
         raise src.error(key, f"{_show(value)} is not in (0, {MAX_RESYNC_INTERVAL:.0f}] seconds", _write(key))
+    return float(value)
+
+
+def _milliseconds(src: _Source, key: _Key, value: Any) -> int:
+    low, high = BFD_INTERVAL_MS
+    if not low <= _typed(src, key, value, (int,), "an integer number of milliseconds") <= high:
+        raise src.error(key, f"{_show(value)} is not in [{low}, {high}] milliseconds", _write(key))
+    return value
+
+
+def _hold(src: _Source, key: _Key, value: Any) -> float:
+    if not 0 <= _typed(src, key, value, (int, float), "a number of seconds") <= MAX_DEAD_CENTER_HOLD:  # and nan
+        raise src.error(key, f"{_show(value)} is not in [0, {MAX_DEAD_CENTER_HOLD:.0f}] seconds", _write(key))
     return float(value)
 
 
@@ -367,7 +390,8 @@ _TOP: dict[str, _Reader] = {
 }
 _TOP_TABLES = ("defaults", "metrics", "mqtt", "pool")
 _DEFAULTS: dict[str, _Reader] = {"topology": _choice(TOPOLOGIES), "encapsulation": _choice(ENCAPSULATIONS),
-                                 "fail_mode": _choice(FAIL_MODES)}
+                                 "fail_mode": _choice(FAIL_MODES), "bfd": _boolean, "bfd_min_rx_ms": _milliseconds,
+                                 "bfd_min_tx_ms": _milliseconds, "dead_center_hold": _hold}
 _METRICS: dict[str, _Reader] = {"listen": _listen}
 _MQTT: dict[str, _Reader] = {
     "host": _string,

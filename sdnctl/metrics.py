@@ -12,6 +12,7 @@ from prometheus_client import start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from sdnctl.core.status import tunnel_counts
 from sdnctl.errors import ConfigError
 
 
@@ -49,18 +50,7 @@ class StatusCollector(Collector):
                 openflow.add_metric([host["name"], bridge], float(state["connected"]))
         yield from (connected, *counters.values(), openflow)
 
-        tunnels = GaugeMetricFamily("sdnctl_network_tunnels", "tunnel ports by state", labels=["network", "state"])
-        error = GaugeMetricFamily("sdnctl_network_error", "1 while the network's settings are malformed",
-                                  labels=["network"])
-        for network in status.get("networks", []):
-            all_tunnels = [t for h in network["hosts"] for t in h["tunnels"]]
-            counts = {"up": sum(t["desired"] and t["observed"] for t in all_tunnels),
-                      "missing": sum(t["desired"] and not t["observed"] for t in all_tunnels),
-                      "stale": sum(not t["desired"] for t in all_tunnels)}
-            for state, count in counts.items():
-                tunnels.add_metric([network["name"], state], count)
-            error.add_metric([network["name"]], float(bool(network["error"])))
-        yield from (tunnels, error)
+        yield from _network_families(status.get("networks", []))
 
         certificate = status.get("client_certificate")
         if certificate:
@@ -71,6 +61,25 @@ class StatusCollector(Collector):
                                     value=status["last_commit_at"])
         for name, value in status.get("mqtt", {}).items():
             yield GaugeMetricFamily(f"sdnctl_mqtt_{name}", f"MQTT publisher: {name}", value=float(value))
+
+
+def _network_families(networks: list[dict]) -> Iterator:
+    """Tunnels per network by health (up/down/unknown/missing: desired ones; stale: not desired), BFD flaps, errors."""
+    tunnels = GaugeMetricFamily("sdnctl_network_tunnels", "tunnel ports by health (BFD) or stale",
+                                labels=["network", "state"])
+    flaps = GaugeMetricFamily("sdnctl_network_tunnel_flaps", "sum of the BFD flap_count of the network's tunnels "
+                              "(OVS counts per interface; a vswitchd restart resets it)", labels=["network"])
+    error = GaugeMetricFamily("sdnctl_network_error", "1 while the network's settings are malformed",
+                              labels=["network"])
+    for network in networks:
+        all_tunnels = [t for h in network["hosts"] for t in h["tunnels"]]
+        counts = {state.removeprefix("tunnels_"): count for state, count in tunnel_counts(all_tunnels).items()}
+        counts["stale"] = sum(not t["desired"] for t in all_tunnels)
+        for state, count in counts.items():
+            tunnels.add_metric([network["name"], state], count)
+        flaps.add_metric([network["name"]], sum(t.get("flap_count") or 0 for t in all_tunnels if t["desired"]))
+        error.add_metric([network["name"]], float(bool(network["error"])))
+    return iter((tunnels, flaps, error))
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -74,9 +74,11 @@ def status(state: Mapping, now: float) -> str:
                      + (" encrypted (IPsec, PSK)" if n.get("encrypted") else " not encrypted"))
         if n["error"]:
             lines.append(f"  ERROR: {n['error']}")
+        if n.get("dead_by_bfd"):
+            lines.append(f"  dead by BFD (never made center until seen up again): {', '.join(n['dead_by_bfd'])}")
         if n["hosts"]:
             lines += table(["HOST", "BRIDGE", "TRANSPORT IP", "ELIGIBLE", "TUNNEL", "REMOTE", "REMOTE IP", "OFPORT",
-                            "STATE", "ERROR"], _tunnel_rows(n["hosts"]), indent="  ")
+                            "HEALTH", "FLAPS", "ERROR"], _tunnel_rows(n["hosts"]), indent="  ")
     return "\n".join(lines)
 
 
@@ -85,11 +87,19 @@ def _tunnel_rows(hosts: Sequence[Mapping]) -> Iterable[list]:
     for h in sorted(hosts, key=lambda h: h["name"]):
         host = [h["name"], h["bridge"], h["transport_ip"], "eligible" if h["eligible"] else "INELIGIBLE"]
         if not h["tunnels"]:
-            yield host + [None] * 5 + [""]
+            yield host + [None] * 6 + [""]
         for t in h["tunnels"]:
-            state = "ok" if t["desired"] and t["observed"] else "MISSING" if t["desired"] else "STALE"
-            yield host + [t["name"], t["remote_name"] or None, t["remote_ip"], t["ofport"], state, t["error"] or ""]
+            yield host + [t["name"], t["remote_name"] or None, t["remote_ip"], t["ofport"], _health(t),
+                          t.get("flap_count"), t["error"] or (t.get("health_reason") or "")]
             host = [""] * 4
+
+
+def _health(tunnel: Mapping) -> str:
+    """up / DOWN / unknown / MISSING by BFD (core.health), STALE for a port no longer desired."""
+    health = tunnel.get("health") or ("missing" if not tunnel["observed"] else "unknown")
+    if not tunnel["desired"]:
+        return f"STALE ({health})"
+    return health.upper() if health in ("down", "missing") else health
 
 
 # --- network ----------------------------------------------------------------------------------

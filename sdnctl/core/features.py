@@ -9,13 +9,31 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from sdnctl.core.model import PortPlan
+from sdnctl.core.model import PortPlan, TunnelSpec
 
 RSTP = "Bridge.rstp_enable"
+BFD = "Interface.bfd"
+BFD_STATUS = "Interface.bfd_status"
+LINK_STATE = "Interface.link_state"
 # Column -> what a host without it goes without. Every other column sdnctl uses is required.
 OPTIONAL_COLUMNS: Mapping[str, str] = {
     RSTP: "mesh networks on this host run without RSTP",
+    BFD: "its tunnels run without BFD (their health is unknown)",
+    BFD_STATUS: "its tunnels' BFD state cannot be read (their health is unknown)",
+    LINK_STATE: "its tunnels' link state cannot be read",
 }
+
+
+def supported_tunnels(desired: frozenset[TunnelSpec], schema_version: str,
+                      missing: frozenset[str]) -> tuple[frozenset[TunnelSpec], tuple[str, ...]]:
+    """(the desired tunnels as the host's schema can hold them, a note if BFD is left out).
+
+    Without Interface.bfd the tunnels are planned without it (else they would differ from what the
+    switch can ever hold, and be modified for ever)."""
+    if BFD not in missing or not any(spec.bfd for spec in desired):
+        return desired, ()
+    return (frozenset(dataclasses.replace(spec, bfd=()) for spec in desired),
+            (f"schema {schema_version} has no {BFD}: {OPTIONAL_COLUMNS[BFD]}",))
 
 
 def supported_plan(plan: PortPlan, schema_version: str, missing: frozenset[str]) -> tuple[PortPlan, tuple[str, ...]]:

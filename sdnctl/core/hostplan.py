@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sdnctl.core.features import supported_plan
+from sdnctl.core.features import supported_plan, supported_tunnels
 from sdnctl.core.flows import desired_flows, infrastructure_ofports
 from sdnctl.core.inventory import Inventory
 from sdnctl.core.model import FAIL_MODES, KEY_PREFIX, BridgePort, FlowSpec, ObservedPort, PortPlan, VifPort
@@ -130,6 +130,7 @@ def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_
         # A pool we have not heard from may hold the far end (or the center) of any network
         # this host already carries: leave those exactly as they are, add only new ones.
         desired = frozenset(spec for spec in desired if spec.network_id not in frozen)
+    desired, bfd_notes = supported_tunnels(desired, observed.schema_version, observed.missing_columns)
     fail_modes, fail_mode_errors = bridge_fail_modes(controlled, world, observed)
     ports = plan_ports(desired, observed.ports, bridges=observed.bridges, frozen_networks=frozen,
                        controllers=targets, observed_controllers=observed.controllers,
@@ -140,4 +141,4 @@ def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_
                            bridges=controlled, infrastructure=infrastructure_ofports(observed.interfaces),
                            blocked=world.inventory.rule_errors)
     flows = {bridge: wanted.get(bridge, frozenset()) for bridge in observed.controllers}
-    return HostPlan(ports=ports, flows=flows, notes=notes + fail_mode_errors)
+    return HostPlan(ports=ports, flows=flows, notes=notes + bfd_notes + fail_mode_errors)

@@ -70,6 +70,7 @@ class TunnelSpec:
     key: int
     local_ip: str | None = None
     psk: str | None = field(default=None, repr=False)  # IPsec pre-shared key: never printed
+    bfd: tuple[tuple[str, str], ...] = ()   # Interface.bfd, sorted (enable, min_rx, min_tx); () = BFD off
 
     @property
     def options(self) -> dict[str, str]:
@@ -93,6 +94,10 @@ class ObservedPort:
     options: tuple[tuple[str, str], ...] = field(repr=False)  # may hold the PSK
     ofport: int | None = None
     error: str | None = None
+    bfd: tuple[tuple[str, str], ...] = ()          # Interface.bfd as configured, sorted
+    bfd_status: tuple[tuple[str, str], ...] = ()   # Interface.bfd_status: state, forwarding, remote_state, flap_count...
+    carrier: str | None = None                     # Interface.status:tunnel_egress_iface_carrier ("up" | "down")
+    link_state: str | None = None                  # Interface.link_state ("up" | "down")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sdnctl.core.health import HEALTHS, TunnelHealth, tunnel_health
 from sdnctl.core.hostplan import World
 from sdnctl.core.model import ObservedPort, PrivateNetwork
 
@@ -64,6 +65,11 @@ class Facts:
     last_commit_at: float | None = None
 
 
+def _health(health: TunnelHealth) -> dict:
+    return {"health": health.state, "health_reason": health.reason or None, "bfd": health.bfd,
+            "flap_count": health.flap_count}
+
+
 def _tunnels(world: World, network: PrivateNetwork, host_uuid: str, seen: Mapping[str, ObservedPort]) -> list[dict]:
     name = world.inventory.host_name
     desired = sorted((s for s in world.desired.tunnels.get(host_uuid, ()) if s.network_id == network.id),
@@ -71,11 +77,12 @@ def _tunnels(world: World, network: PrivateNetwork, host_uuid: str, seen: Mappin
     tunnels = [{"name": s.name, "remote_host": s.remote_host, "remote_name": name(s.remote_host),
                 "remote_ip": s.remote_ip, "desired": True, "observed": s.name in seen,
                 "ofport": seen[s.name].ofport if s.name in seen else None,
-                "error": seen[s.name].error if s.name in seen else None} for s in desired]
+                "error": seen[s.name].error if s.name in seen else None,
+                **_health(tunnel_health(seen.get(s.name)))} for s in desired]
     wanted = {s.name for s in desired}
     tunnels += [{"name": p.name, "remote_host": p.remote_host, "remote_name": name(p.remote_host),
                  "remote_ip": dict(p.options).get("remote_ip"), "desired": False, "observed": True,
-                 "ofport": p.ofport, "error": p.error}
+                 "ofport": p.ofport, "error": p.error, **_health(tunnel_health(p))}
                 for n, p in sorted(seen.items()) if n not in wanted]
     return tunnels
 
@@ -95,6 +102,7 @@ def _networks(world: World, hosts: Mapping[str, HostView]) -> list[dict]:
         networks.append({"id": network.id, "name": network.name, "origin": network.origin,
                          "encapsulation": network.encapsulation, "vni": network.vni, "topology": network.topology,
                          "encrypted": network.encrypted, "center": center, "center_name": name(center),
+                         "dead_by_bfd": sorted(name(h) for h in world.desired.avoided.get(network.id, ())),
                          "error": network.error, "hosts": members})
     return networks
 
@@ -140,8 +148,10 @@ def mqtt_states(status: Mapping[str, Any]) -> dict[str, dict]:
     for network in status["networks"]:
         states[f"network/{network['id']}"] = {
             **{k: network[k] for k in ("name", "encapsulation", "vni", "topology", "center_name", "error")},
-            "hosts": {h["name"]: {"eligible": h["eligible"],
-                                  "tunnels_up": sum(t["desired"] and t["observed"] for t in h["tunnels"]),
-                                  "tunnels_missing": sum(t["desired"] and not t["observed"] for t in h["tunnels"])}
-                      for h in network["hosts"]}}
+            "hosts": {h["name"]: {"eligible": h["eligible"], **tunnel_counts(h["tunnels"])} for h in network["hosts"]}}
     return states
+
+
+def tunnel_counts(tunnels: list[dict]) -> dict[str, int]:
+    """tunnels_up / _down / _unknown / _missing: the desired tunnels by health (stale ones are not counted)."""
+    return {f"tunnels_{state}": sum(t["desired"] and t.get("health") == state for t in tunnels) for state in HEALTHS}

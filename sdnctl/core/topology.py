@@ -23,17 +23,20 @@ class DesiredState:
     centers: Mapping[str, str | None]
     frozen_networks: frozenset[str]
     rstp_bridges: Mapping[str, frozenset[str]] = field(default_factory=dict)  # host -> bridges needing RSTP
+    avoided: Mapping[str, frozenset[str]] = field(default_factory=dict)  # network -> hosts dead by BFD (no center)
 
 
 # --- private networks -> tunnels -----------------------------------------------------------
 
-def elect_center(network: PrivateNetwork) -> str | None:
+def elect_center(network: PrivateNetwork, avoid: frozenset[str] = frozenset()) -> str | None:
     """The star's center: the current one while it stays eligible, else the preferred, else the lowest uuid.
 
     The center is sticky on purpose: moving it back when the preferred host returns would
-    rebuild every tunnel of the network for no gain in reachability.
+    rebuild every tunnel of the network for no gain in reachability. Hosts in `avoid` (dead by
+    BFD though XAPI calls them live: core.health.watch_centers) are skipped while another is eligible.
     """
     eligible = sorted(ep.host_uuid for ep in network.endpoints if ep.eligible)
+    eligible = [host for host in eligible if host not in avoid] or eligible
     for candidate in (network.center, network.preferred_center):
         if candidate in eligible:
             return candidate
@@ -51,13 +54,25 @@ def _pairs(network: PrivateNetwork, center: str | None) -> list[tuple[Endpoint, 
     return [(hub, ep) for ep in spokes] + [(ep, hub) for ep in spokes]
 
 
-def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = None) -> DesiredState:
+def bfd_settings(enabled: bool, min_rx_ms: int, min_tx_ms: int) -> tuple[tuple[str, str], ...]:
+    """The Interface.bfd map of every tunnel sdnctl owns, sorted; () leaves BFD off."""
+    if not enabled:
+        return ()
+    return (("enable", "true"), ("min_rx", str(min_rx_ms)), ("min_tx", str(min_tx_ms)))
+
+
+def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = None, *,
+                    bfd: tuple[tuple[str, str], ...] = (),
+                    avoid: Mapping[str, frozenset[str]] | None = None) -> DesiredState:
     """Every tunnel port each host should carry, given the pools as they are now.
 
     `psks` holds the IPsec pre-shared key of each encrypted network, by private-network uuid;
     an encrypted network without one is frozen (its tunnels are not built unencrypted).
+    `bfd` is every tunnel's Interface.bfd (bfd_settings); `avoid` the hosts per network that
+    must not be its star's center (dead by BFD).
     """
     psks = psks or {}
+    avoid = avoid or {}
     tunnels: dict[str, set[TunnelSpec]] = defaultdict(set)
     centers: dict[str, str | None] = {}
     rstp: dict[str, set[str]] = defaultdict(set)
@@ -68,7 +83,7 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
         if network.error or (network.encrypted and not psks.get(network.id)):
             frozen.add(network.id)
             continue
-        center = elect_center(network) if network.topology == "star" else None
+        center = elect_center(network, avoid.get(network.id, frozenset())) if network.topology == "star" else None
         centers[network.id] = center
         if network.topology == "mesh":
             # Three or more hosts joined pairwise form loops; NORMAL would flood a broadcast around
@@ -82,17 +97,18 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
                 # An eligible endpoint has a transport IP (see _endpoints); the type cannot say so.
                 remote_ip=cast(str, remote.transport_ip), key=network.vni,
                 local_ip=local.transport_ip if local.multi_homed else None,
-                psk=psks.get(network.id) if network.encrypted else None,
+                psk=psks.get(network.id) if network.encrypted else None, bfd=bfd,
             ))
     return DesiredState(tunnels={h: frozenset(t) for h, t in tunnels.items()}, centers=centers,
-                        frozen_networks=frozenset(frozen), rstp_bridges={h: frozenset(b) for h, b in rstp.items()})
+                        frozen_networks=frozenset(frozen), rstp_bridges={h: frozenset(b) for h, b in rstp.items()},
+                        avoided={n: hosts for n, hosts in avoid.items() if hosts})
 
 
 # --- desired vs observed -------------------------------------------------------------------
 
 def _matches(spec: TunnelSpec, port: ObservedPort) -> bool:
-    return (spec.bridge, spec.type, spec.network_id, spec.remote_host, spec.options) == (
-        port.bridge, port.type, port.network_id, port.remote_host, dict(port.options))
+    return (spec.bridge, spec.type, spec.network_id, spec.remote_host, spec.options, spec.bfd) == (
+        port.bridge, port.type, port.network_id, port.remote_host, dict(port.options), port.bfd)
 
 
 def plan_ports(desired: Iterable[TunnelSpec], observed: Iterable[ObservedPort], *,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from sdnctl.core.health import tunnel_health, tunnels_active
 from sdnctl.core.hostplan import World
 from sdnctl.core.model import KEY_PREFIX, ObservedPort, TunnelSpec
 
@@ -27,7 +28,8 @@ class PlugPif:
 
 @dataclass(frozen=True)
 class SetTunnelStatus:
-    """tunnel.set_status: `active` is "true" when every desired port of that network is up on the host."""
+    """tunnel.set_status: `active` is "true" when the host's desired ports of that network all exist with an
+    ofport and BFD does not say every one of them is down (core.health.tunnels_active)."""
 
     pool: str
     ref: str
@@ -85,16 +87,15 @@ def center_records(world: World) -> list[RecordCenter]:
 
 def tunnel_statuses(world: World, host_uuid: str, observed: Iterable[ObservedPort]) -> list[SetTunnelStatus]:
     """The tunnel.status writes this host's tunnels need, given the ports its switch holds."""
-    up = {port.name for port in observed if (port.ofport or -1) > 0}
+    seen = {port.name: port for port in observed}
     desired: Iterable[TunnelSpec] = world.desired.tunnels.get(host_uuid, frozenset())
     vni = {n.id: n.vni for n in world.inventory.networks}
     writes = []
     for tunnel in world.inventory.tunnels:
         if tunnel.host_uuid != host_uuid or tunnel.network_id not in vni:
             continue
-        names = [spec.name for spec in desired if spec.network_id == tunnel.network_id]
-        action = SetTunnelStatus(tunnel.pool, tunnel.ref, bool(names) and all(n in up for n in names),
-                                 vni[tunnel.network_id])
+        healths = [tunnel_health(seen.get(spec.name)) for spec in desired if spec.network_id == tunnel.network_id]
+        action = SetTunnelStatus(tunnel.pool, tunnel.ref, tunnels_active(healths), vni[tunnel.network_id])
         if dict(tunnel.status) != action.status:
             writes.append(action)
     return writes

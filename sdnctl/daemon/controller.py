@@ -27,6 +27,7 @@ from sdnctl.core.writeback import center_records, certificate_syncs, pif_plugs
 from sdnctl.daemon.agent import Links
 from sdnctl.daemon.executor import ActionExecutor
 from sdnctl.daemon.files import watch_files
+from sdnctl.daemon.health import HealthMonitor
 from sdnctl.daemon.hosts import HostAgents
 from sdnctl.daemon.publisher import StatusPublisher
 from sdnctl.daemon.tasks import Tasks
@@ -67,6 +68,8 @@ class Controller:
                                 on_change=self._switch_changed, make_switch=make_switch)
         self.publisher = StatusPublisher(config.state_dir / "status.json", self.status, metrics=None,
                                          events=self.events)
+        self.health = HealthMonitor(lambda: self.world, lambda: self.hosts, hold=config.dead_center_hold,
+                                    on_dead=self._wake, event=self._event)
         self._recompute = asyncio.Event()
         self._wake_all = True     # the next refresh wakes every agent even if the World is unchanged
         self._pool_hosts: dict[str, frozenset[str]] = {}
@@ -92,6 +95,7 @@ class Controller:
         self.tasks.spawn(watch_files(self.certs, self.psks, keys_changed=self._wake,
                                      certificate_rotated=self.hosts.reconnect_all), name="files")
         self.tasks.spawn(self.publisher.run(), name="status")
+        self.tasks.spawn(self.health.run(), name="health")
         if self.events is not None:
             self.tasks.spawn(self.events.run(), name="mqtt")
         try:
@@ -120,7 +124,8 @@ class Controller:
         wake the agents if the World changed (every agent with `wake_all`). Awaits no XAPI call."""
         self._wake_all = False
         self.trust.ensure_all(self.watchers)
-        world = build_world(self.watchers.values(), self.psks, self.config, create_keys=True)
+        world = build_world(self.watchers.values(), self.psks, self.config, create_keys=True,
+                            avoid=self.health.watch.avoid())
         changed, self.world = world != self.world, world
         self._sync_certificates()
         await self.hosts.ensure(self.world.inventory, [p for p in self.watchers if self.trust.usable(p)])
@@ -159,6 +164,7 @@ class Controller:
         agent = self.hosts.get(host_uuid)
         if agent is not None:
             agent.dirty.set()
+        self.health.poke(host_uuid)
         self.publisher.due = True
 
     def _openflow_connected(self, key: str) -> None:
@@ -191,18 +197,19 @@ class Controller:
             hosts={agent.host.uuid: agent.view() for agent in self.hosts},
             pools=tuple(PoolView(w.name, w.synced, w.master_url, w.resyncs, self.trust.errors.get(w.name) or w.error)
                         for w in self.watchers.values()),
-            trust=self.trust.view(), certificate=self._client_certificate(),
+            trust=self.trust.view(), certificate=_client_certificate(self.certs),
             mqtt={"connected": events.connected, "published": events.published, "dropped": events.dropped}
             if events else {},
             last_event_at=self.last_event_at, last_commit_at=self.last_commit_at)
         return status_document(self.world, facts, time.time())
 
-    def _client_certificate(self) -> ClientCertificate | None:
-        try:
-            info = certs.cert_info(self.certs.client_cert, _utcnow())
-        except (OSError, ValueError, AttributeError):
-            return None
-        return ClientCertificate(info.fingerprint, info.not_after, info.days_left, info.expiring)
+
+def _client_certificate(controller_certs: certs.ControllerCerts) -> ClientCertificate | None:
+    try:
+        info = certs.cert_info(controller_certs.client_cert, _utcnow())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return ClientCertificate(info.fingerprint, info.not_after, info.days_left, info.expiring)
 
 
 def _utcnow() -> datetime.datetime:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sdnctl.config import Config
 from sdnctl.core.hostplan import World
 from sdnctl.core.inventory import Inventory, build_inventory
-from sdnctl.core.topology import desired_tunnels
+from sdnctl.core.topology import bfd_settings, desired_tunnels
 from sdnctl.ipsec import REDACTOR, PskStore
 from sdnctl.xapi.watcher import PoolWatcher
 
@@ -35,10 +35,14 @@ def read_psks(inventory: Inventory, store: PskStore, *, create: bool) -> dict[st
     return psks
 
 
-def build_world(watchers: Iterable[PoolWatcher], store: PskStore, config: Config, *, create_keys: bool) -> World:
-    """The desired picture of every pool as mirrored now, with the config's defaults (topology, fail_mode)."""
+def build_world(watchers: Iterable[PoolWatcher], store: PskStore, config: Config, *, create_keys: bool,
+                avoid: Mapping[str, frozenset[str]] | None = None) -> World:
+    """The desired picture of every pool as mirrored now, with the config's defaults (topology, fail_mode, BFD).
+
+    `avoid`: hosts per network that must not be its star's center (dead by BFD, daemon.health)."""
     pools = list(watchers)
     inventory = build_inventory({w.name: w.records for w in pools if w.records}, config.topology)
-    desired = desired_tunnels(inventory.snapshot, read_psks(inventory, store, create=create_keys))
+    desired = desired_tunnels(inventory.snapshot, read_psks(inventory, store, create=create_keys),
+                              bfd=bfd_settings(config.bfd, config.bfd_min_rx_ms, config.bfd_min_tx_ms), avoid=avoid)
     return World(inventory=inventory, desired=desired, complete=all(w.resyncs for w in pools),
                  fail_mode=config.fail_mode, network_fail_modes=inventory.fail_modes)

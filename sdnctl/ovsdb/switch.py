@@ -27,7 +27,7 @@ import ovs.timeval
 
 from sdnctl import retry
 from sdnctl.errors import OvsdbError
-from sdnctl.core.features import OPTIONAL_COLUMNS, RSTP
+from sdnctl.core.features import BFD, OPTIONAL_COLUMNS, RSTP
 from sdnctl.core.model import (
     OWNER_CONTROLLER, OWNER_NETWORK, OWNER_REMOTE, BridgePort, ObservedPort, PortPlan, TunnelSpec, VifPort,
 )
@@ -42,7 +42,8 @@ TABLES = {  # every column sdnctl reads or writes
     "Open_vSwitch": ["bridges"],
     "Bridge": ["name", "ports", "external_ids", "controller", "fail_mode", "protocols", "rstp_enable"],
     "Port": ["name", "interfaces", "external_ids"],
-    "Interface": ["name", "type", "options", "external_ids", "ofport", "error", "status"],
+    "Interface": ["name", "type", "options", "external_ids", "ofport", "error", "status", "bfd", "bfd_status",
+                  "link_state"],
     "Controller": ["target", "external_ids", "is_connected"],
 }
 
@@ -305,11 +306,16 @@ class HostSwitch:
                 continue
             iface = port.interfaces[0]
             ofport = iface.ofport[0] if iface.ofport else None
+            link_state = getattr(iface, "link_state", None)   # optional columns: absent on an old schema
             observed.append(ObservedPort(
                 name=port.name, bridge=port_bridge.get(port.uuid, ""), network_id=ids[OWNER_NETWORK],
                 remote_host=ids.get(OWNER_REMOTE, ""), type=iface.type,
                 options=tuple(sorted(iface.options.items())), ofport=ofport,
                 error=iface.error[0] if iface.error else None,
+                bfd=tuple(sorted(getattr(iface, "bfd", {}).items())),
+                bfd_status=tuple(sorted(getattr(iface, "bfd_status", {}).items())),
+                carrier=iface.status.get("tunnel_egress_iface_carrier"),
+                link_state=link_state[0] if link_state else None,
             ))
         return observed
 
@@ -320,9 +326,11 @@ class HostSwitch:
         if not self.connected:
             raise OvsdbError(f"{self.host_name}: not connected to OVSDB ({self.status_error() or 'connecting'})",
                              code="NOT_CONNECTED")
-        if plan.enable_rstp and RSTP in self.missing_columns:
-            raise OvsdbError(f"{self.host_name}: schema {self.schema_version} has no {RSTP}",
-                             code=SCHEMA_UNSUPPORTED)
+        for column, wanted in ((RSTP, plan.enable_rstp), (BFD, any(s.bfd for s in plan.add + plan.modify))):
+            if wanted and column in self.missing_columns:
+                raise OvsdbError(f"{self.host_name}: schema {self.schema_version} has no {column}",
+                                 code=SCHEMA_UNSUPPORTED)
+        bfd = BFD not in self.missing_columns
         txn = ovs.db.idl.Transaction(self.idl)
         bridges = {row.name: row for row in self.idl.tables["Bridge"].rows.values()}
         ports = {row.name: row for row in self.idl.tables["Port"].rows.values()}
@@ -341,11 +349,15 @@ class HostSwitch:
             iface = ports[spec.name].interfaces[0]
             iface.type = spec.type
             iface.options = spec.options
+            if bfd:
+                iface.bfd = dict(spec.bfd)
         for spec in plan.add:
             iface = txn.insert(self.idl.tables["Interface"])
             iface.name = spec.name
             iface.type = spec.type
             iface.options = spec.options
+            if bfd:
+                iface.bfd = dict(spec.bfd)
             iface.external_ids = _owner_ids(spec)
             port = txn.insert(self.idl.tables["Port"])
             port.name = spec.name

@@ -113,7 +113,8 @@ class FakeSwitch:
             self.ports.pop(port.name, None)
         for spec in plan.add + plan.modify:
             self.ports[spec.name] = ObservedPort(spec.name, spec.bridge, spec.network_id, spec.remote_host, spec.type,
-                                                 tuple(sorted(spec.options.items())), ofport=len(self.ports) + 1)
+                                                 tuple(sorted(spec.options.items())), ofport=len(self.ports) + 1,
+                                                 bfd=spec.bfd)
         self.controller_rows.update(plan.set_controllers)
         for bridge in plan.remove_controllers:
             self.controller_rows.pop(bridge, None)

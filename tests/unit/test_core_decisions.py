@@ -159,15 +159,19 @@ def test_certificates_are_synced_when_a_trusted_pool_gains_a_host(before, now, t
 def test_status_and_mqtt_states_never_carry_a_psk():
     w = world(pool(H1, H2, encrypted="true"), psks={NET: "s3cret-psk"})
     spec = next(iter(w.desired.tunnels[H1]))
-    port = ObservedPort(spec.name, "xapi1", NET, spec.remote_host, "gre", tuple(sorted(spec.options.items())), 2)
+    port = ObservedPort(spec.name, "xapi1", NET, spec.remote_host, "gre", tuple(sorted(spec.options.items())), 2,
+                        bfd=(("enable", "true"),), bfd_status=(("flap_count", "1"), ("forwarding", "true"),
+                                                               ("state", "up")))
     view = HostView(name="host-1", target="10.0.0.1:6640", connected=True, error=None, openflow={},
                     openflow_synced=True, stats={"transactions": 1}, ports=(port,))
     document = status_document(w, Facts(hosts={H1: view}, pools=(PoolView("pool-a", True, "u", 1, None),)), 1.0)
     text = json.dumps(document) + json.dumps(mqtt_states(document))
     assert "s3cret-psk" not in text
     hosts = mqtt_states(document)[f"network/{NET}"]["hosts"]
-    assert hosts["host-1"] == {"eligible": True, "tunnels_up": 1, "tunnels_missing": 0}
-    assert hosts["host-2"] == {"eligible": True, "tunnels_up": 0, "tunnels_missing": 1}
+    assert hosts["host-1"] == {"eligible": True, "tunnels_up": 1, "tunnels_down": 0, "tunnels_unknown": 0,
+                               "tunnels_missing": 0}
+    assert hosts["host-2"] == {"eligible": True, "tunnels_up": 0, "tunnels_down": 0, "tunnels_unknown": 0,
+                               "tunnels_missing": 1}
 
 
 # --- fail_mode: global default, per-network override ---------------------------------------------

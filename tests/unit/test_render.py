@@ -37,13 +37,21 @@ XO_NET = {"id": "2c4d-2", "name": "from-xo", "origin": "xo", "encapsulation": "v
 HOST_OK = {"name": "p1h1", "target": "ssl:127.0.1.1:6640", "connected": True, "error": None,
            "openflow": {"xenbr1": {"connected": True}, "xenbr0": {"connected": False}}}
 HOST_DOWN = {"name": "p1h2", "target": "ssl:127.0.1.2:6640", "connected": False, "error": "timed out", "openflow": {}}
+_BFD_UP = {"state": "up", "forwarding": True, "remote_state": "up", "diagnostic": "No Diagnostic"}
+_BFD_DOWN = {"state": "down", "forwarding": False, "remote_state": "down", "diagnostic": "Control Detection Time Expired"}
 TUNNELS = [
     {"name": "gre-0a000002", "remote_name": "p1h2", "remote_ip": "10.0.0.2", "desired": True, "observed": True,
-     "ofport": 3, "error": None},
+     "ofport": 3, "error": None, "health": "up", "health_reason": None, "bfd": _BFD_UP, "flap_count": 1},
     {"name": "gre-0a000003", "remote_name": "p1h3", "remote_ip": "10.0.0.3", "desired": True, "observed": False,
-     "ofport": None, "error": "could not open"},
+     "ofport": None, "error": "could not open", "health": "missing", "health_reason": "no such port on the switch",
+     "bfd": None, "flap_count": None},
+    {"name": "gre-0a000004", "remote_name": "p1h4", "remote_ip": "10.0.0.4", "desired": True, "observed": True,
+     "ofport": 5, "error": None, "health": "down",
+     "health_reason": "BFD down, remote down: Control Detection Time Expired", "bfd": _BFD_DOWN, "flap_count": 4},
+    {"name": "gre-0a000005", "remote_name": "p1h5", "remote_ip": "10.0.0.5", "desired": True, "observed": True,
+     "ofport": 6, "error": None, "health": "unknown", "health_reason": "BFD is off", "bfd": None, "flap_count": None},
     {"name": "gre-0a000009", "remote_name": "", "remote_ip": "10.0.0.9", "desired": False, "observed": True,
-     "ofport": 7, "error": None},
+     "ofport": 7, "error": None, "health": "up", "health_reason": None, "bfd": _BFD_UP, "flap_count": 1},
 ]
 STATUS = {
     "generated_at": 1000.0,
@@ -53,7 +61,8 @@ STATUS = {
               {"name": "pool2", "synced": False, "master_url": None, "resyncs": 0, "error": "connection refused"}],
     "hosts": {"uuid-2": HOST_DOWN, "uuid-1": HOST_OK},
     "networks": [{"id": "8f0c-1", "name": "net", "encapsulation": "gre", "vni": 7, "topology": "star",
-                  "center": "uuid-1", "center_name": "p1h1", "error": None, "encrypted": False, "hosts": [
+                  "center": "uuid-1", "center_name": "p1h1", "error": None, "encrypted": False,
+                  "dead_by_bfd": ["p1h3"], "hosts": [
                       {"name": "p1h2", "bridge": "xenbr1", "transport_ip": None, "eligible": False, "tunnels": []},
                       {"name": "p1h1", "bridge": "xenbr1", "transport_ip": "10.0.0.1", "eligible": True,
                        "tunnels": TUNNELS}]},
