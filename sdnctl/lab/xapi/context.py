@@ -6,6 +6,7 @@ import contextlib
 import copy
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,11 @@ class Ha:
         return self.delay is not None
 
 
+# Seconds xenopsd takes to build a domain and plug its devices, between xapi scheduling a VM on a host and its
+# VIF ports appearing there (real hosts: seconds). The database is free meanwhile, as in xapi.
+DOMAIN_BUILD = 1.0
+
+
 class Context:
     """One pool: database, sessions, CA certificates, each host's dom0 and listeners; `event.from` waits on `cond`.
 
@@ -63,6 +69,7 @@ class Context:
         self.ha = Ha(ha_delay)
         self.on_master_change = on_master_change          # told after pool.master changed (under the lock)
         self.host: str | None = None                      # the host serving the call (see `serving`)
+        self.domain_build = DOMAIN_BUILD                  # seconds from VM scheduled on a host to its VIF ports there
         self.pool_ref = self.store.create("pool", name_label=name)
 
     def serving(self, host: str) -> Context:
@@ -81,6 +88,16 @@ class Context:
             finally:
                 if self.store.generation != before:
                     self.cond.notify_all()
+
+    def pause(self, seconds: float) -> None:
+        """Let go of the state lock for `seconds` (held by the calling message), as xapi does slow work outside
+        the database: event.from callers see what changed so far, other calls run. Not before the wire is up."""
+        if seconds <= 0 or not self.listeners.started:
+            return
+        self.cond.notify_all()
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.cond.wait(left)
 
     def pool(self) -> dict[str, Any]:
         return self.store.record("pool", self.pool_ref)

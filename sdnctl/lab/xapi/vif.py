@@ -63,12 +63,13 @@ def unplug(ctx: Context, vif: Any) -> None:
     detach(ctx, vif)
 
 
-def attach(ctx: Context, vif: str) -> None:
-    """The VIF comes up on its VM's host: currently_attached, and its port on the switch."""
+def attach(ctx: Context, vif: str, host: str | None = None) -> None:
+    """The VIF comes up on its VM's host (or on `host`, where a starting VM's domain is being built):
+    currently_attached, and its port on the switch."""
     record = ctx.store.record("VIF", vif)
     vm = ctx.store.record("VM", record["VM"])
     ctx.store.update(vif, currently_attached=True)
-    networkd.add_vif_port(ctx, record, vm)
+    networkd.add_vif_port(ctx, record, vm if host is None else {**vm, "resident_on": host})
 
 
 def detach(ctx: Context, vif: str) -> None:

@@ -42,13 +42,17 @@ def pool_migrate(ctx: Context, vm: Any, host: Any, options: Any) -> None:
     ctx.store.record("host", host)
     ctx.assert_live(record["resident_on"])
     ctx.assert_live(host)
+    source = record["resident_on"]
+    _schedule(ctx, vm, host, "Running", source)
     attached = [v for v in record["VIFs"] if ctx.store.record("VIF", v)["currently_attached"]]
     for ref in attached:
         vif.detach(ctx, ref)
+    # (xenopsd plugs the destination's VIF ports before the source's go; here they go first, then come back.)
     ctx.store.update(vm, resident_on=host, domid=ctx.dom0s[host].take_domid())
     update_allowed_operations(ctx, vm)
     for ref in attached:
         vif.attach(ctx, ref)
+    ctx.store.update(vm, scheduled_to_be_resident_on=NULL_REF)
 
 
 @api("VM.clean_shutdown")
@@ -87,9 +91,26 @@ def halt(ctx: Context, vm: str) -> None:
     update_allowed_operations(ctx, vm)
 
 
+def _schedule(ctx: Context, vm: str, host: str, power_state: str, resident_on: str) -> None:
+    """xapi's order on start, resume and migration: the master sets `scheduled_to_be_resident_on` to the host
+    (message_forwarding.ml, allocate_vm_to_host, from forward_to_suitable_host / reserve_memory_for_vm) before it
+    forwards the call; xenopsd then builds the domain and plugs its VIFs (Xapi_xenops.start: Client.VM.start),
+    and only then `resident_on` is set (Xapi_xenops.set_resident_on) and `scheduled_to_be_resident_on` cleared
+    (the `finally` of reserve_memory_for_vm). The build takes `ctx.domain_build` seconds, the lock let go."""
+    ctx.store.update(vm, scheduled_to_be_resident_on=host)
+    ctx.pause(ctx.domain_build)
+    record = ctx.store.record("VM", vm)
+    if record["power_state"] != power_state or record["resident_on"] != resident_on or not ctx.is_live(host):
+        ctx.store.update(vm, scheduled_to_be_resident_on=NULL_REF)
+        ctx.assert_live(host)
+        raise XapiFailure("VM_BAD_POWER_STATE", vm, power_state.lower(), record["power_state"].lower())
+
+
 def _boot(ctx: Context, vm: str, host: str, paused: bool) -> None:
-    ctx.store.update(vm, power_state="Paused" if paused else "Running", resident_on=host,
-                     domid=ctx.dom0s[host].take_domid())
-    update_allowed_operations(ctx, vm)
+    _schedule(ctx, vm, host, "Halted", NULL_REF)
+    ctx.store.update(vm, domid=ctx.dom0s[host].take_domid())
     for ref in ctx.store.record("VM", vm)["VIFs"]:
-        vif.attach(ctx, ref)
+        vif.attach(ctx, ref, host)      # the VIF ports appear before resident_on is set
+    ctx.store.update(vm, power_state="Paused" if paused else "Running", resident_on=host,
+                     scheduled_to_be_resident_on=NULL_REF)
+    update_allowed_operations(ctx, vm)
