@@ -17,7 +17,7 @@ from sdnctl.core.model import KEY_PREFIX, TOPOLOGIES, XO_PREFIX, Endpoint, Priva
 from sdnctl.core.netchange import NetworkChange, tunnel_changes, totals
 from sdnctl.errors import ConfigError, XapiError
 from sdnctl.networks import (
-    CreateRequest, Pools, Say, destroy_network, find_network, host_pifs, host_uuid, managed_networks, mtu_limit,
+    VXLAN_IPSEC_WARNING, CreateRequest, Pools, Say, destroy_network, find_network, host_pifs, host_uuid, managed_networks, mtu_limit,
 )
 from sdnctl.xapi.watcher import CLASSES
 
@@ -207,6 +207,8 @@ def plan(pools: Pools, request: UpdateRequest, say: Say, *, dry_run: bool) -> Pl
     first = members[0][2]
     joining = _new_endpoints(pools, request, first, say)
     change = _change(pools, request, network, joining)
+    if change.encrypted and network.encapsulation == "vxlan":
+        say(VXLAN_IPSEC_WARNING)
     warning = _mtu_warning(change, network, first, _transport_mtus(records, members) + [
         int(pif["MTU"]) for hosts in joining.values() for _, pif, _ in hosts.values()])
     if warning:

@@ -22,6 +22,10 @@ from sdnctl.xapi.client import XapiClient
 log = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
+VXLAN_IPSEC_WARNING = (
+    "warning: encrypted VXLAN is not fail-closed: ovs-monitor-ipsec's drop policy for unencrypted "
+    "VXLAN matches source port 4789 only, and OVS sends VXLAN from hashed source ports, so VXLAN "
+    "leaves in clear while IPsec is down; prefer --encapsulation gre for encrypted networks (docs/ipsec.md)")
 CREATING_KEY = KEY_PREFIX + "creating"   # set while `network create` is still making the network's objects
 CLI_TIMEOUT = 30.0  # seconds for each XAPI read of a CLI command (connects: 5 s)
 
@@ -210,6 +214,8 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
         say(f"warning: MTU {mtu} exceeds what {request.encapsulation}{' + IPsec' if request.encrypted else ''} "
             f"carries over a {min(mtus) if mtus else 1500}-byte transport without fragmenting ({limit}); "
             "oversized packets will be dropped")
+    if request.encrypted and request.encapsulation == "vxlan":
+        say(VXLAN_IPSEC_WARNING)
     preferred = host_uuid(pools, request.preferred_center) if request.preferred_center else None
     net_id = str(uuidlib.uuid4())
     other_config = {
@@ -232,19 +238,7 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
                 "name_label": request.name, "name_description": "sdnctl private network",
                 "MTU": str(mtu), "other_config": other_config, "tags": []})
             created.append((pool, ref))
-            for host_name, (pif_ref, pif) in sorted(pifs.items()):
-                if not pif["IP"]:
-                    # XAPI answers TRANSPORT_PIF_NOT_CONFIGURED but keeps the tunnel and its unplugged access PIF.
-                    say(f"warning: {pool}/{host_name}: {_pif_label(pif)} has no IP, so its tunnel stays "
-                        "unplugged and the host stays out of this network for now; once that PIF has an IP "
-                        "(`xe pif-reconfigure-ip`), the sdnctl daemon plugs the tunnel and the host joins")
-                try:
-                    pools.call(pool, "tunnel.create", pif_ref, ref, request.encapsulation)
-                except XapiError as exc:
-                    if exc.code != "TRANSPORT_PIF_NOT_CONFIGURED":  # that one was warned about above
-                        raise
-            bridge = pools.call(pool, "network.get_bridge", ref)
-            say(f"{pool}: network {request.name} ({bridge}) with {len(pifs)} tunnel(s)")
+            _create_tunnels(pools, pool, ref, pifs, request, say)
         for pool, ref in created:
             pools.call(pool, "network.remove_from_other_config", ref, CREATING_KEY)
     except XapiError as exc:
@@ -256,6 +250,24 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
     say(f"created private network {request.name} ({net_id}): {request.encapsulation} VNI {vni}, "
         f"{request.topology}, MTU {mtu}")
     return net_id
+
+
+def _create_tunnels(pools: Pools, pool: str, ref: str, pifs: dict[str, tuple[str, dict]], request: CreateRequest,
+                    say: Say) -> None:
+    """A tunnel on each host's transport PIF for the pool's new network object."""
+    for host_name, (pif_ref, pif) in sorted(pifs.items()):
+        if not pif["IP"]:
+            # XAPI answers TRANSPORT_PIF_NOT_CONFIGURED but keeps the tunnel and its unplugged access PIF.
+            say(f"warning: {pool}/{host_name}: {_pif_label(pif)} has no IP, so its tunnel stays "
+                "unplugged and the host stays out of this network for now; once that PIF has an IP "
+                "(`xe pif-reconfigure-ip`), the sdnctl daemon plugs the tunnel and the host joins")
+        try:
+            pools.call(pool, "tunnel.create", pif_ref, ref, request.encapsulation)
+        except XapiError as exc:
+            if exc.code != "TRANSPORT_PIF_NOT_CONFIGURED":  # that one was warned about above
+                raise
+    bridge = pools.call(pool, "network.get_bridge", ref)
+    say(f"{pool}: network {request.name} ({bridge}) with {len(pifs)} tunnel(s)")
 
 
 def host_pifs(pools: Pools, pool: str, request: CreateRequest, say: Say) -> dict[str, tuple[str, dict]]:
