@@ -142,6 +142,8 @@ def test_empty_file_gives_the_documented_defaults(workdir: Path):
         300.0, 6640, 6653, "info")
     assert (config.override_certs, config.metrics_listen, config.mqtt, config.pools) == (False, None, None, ())
     assert config.fail_mode == "secure"   # rules keep holding while sdnctl is away
+    # BFD on every tunnel, declared down after 3 missed 300 ms intervals (~0.9 s); failover after 5 s dead
+    assert (config.bfd, config.bfd_min_rx_ms, config.bfd_min_tx_ms, config.dead_center_hold) == (True, 300, 300, 5.0)
 
 
 def test_mqtt_defaults(workdir: Path):
@@ -245,6 +247,15 @@ ERRORS = [
     ("fail-mode", '\n[defaults]\nfail_mode = "open"\n', 3, "defaults.fail_mode",
      ['"open" is not one of "secure", "standalone"', 'fail_mode = "secure"']),
     ("fail-mode-type", '[defaults]\nfail_mode = true\n', 2, "defaults.fail_mode", ["true is a boolean"]),
+    ("bfd-type", '[defaults]\nbfd = "on"\n', 2, "defaults.bfd", ['"on" is a string, not a boolean', "bfd = true"]),
+    ("bfd-typo", '[defaults]\nbfd_min_rx = 300\n', 2, "defaults.bfd_min_rx", ["did you mean bfd_min_rx_ms?"]),
+    ("bfd-interval-low", '[defaults]\nbfd_min_rx_ms = 10\n', 2, "defaults.bfd_min_rx_ms",
+     ["10 is not in [100, 60000] milliseconds", "bfd_min_rx_ms = 300"]),
+    ("bfd-interval-float", '\n[defaults]\nbfd_min_tx_ms = 300.0\n', 3, "defaults.bfd_min_tx_ms",
+     ["300.0 is a float, not an integer number of milliseconds"]),
+    ("dead-center-hold", '[defaults]\ndead_center_hold = -1\n', 2, "defaults.dead_center_hold",
+     ["-1 is not in [0, 3600] seconds", "dead_center_hold = 5"]),
+    ("bfd-top-level", 'bfd = true\n', 1, "bfd", ["move it into [defaults]"]),
     ("encapsulation", '[defaults]\nencapsulation = "geneve"\n', 2, "defaults.encapsulation",
      ['"geneve" is not one of "gre", "vxlan"']),
     ("defaults-not-table", 'defaults = "mesh"\n', 1, "defaults", ['"mesh" is a string, not a table']),
@@ -345,7 +356,7 @@ def test_default_config_path(monkeypatch: pytest.MonkeyPatch, env: str | None, e
 
 REPO = Path(__file__).resolve().parents[2]
 ALL_KEYS = ["cert_dir", "state_dir", "override_certs", "resync_interval", "ovsdb_port", "openflow_port", "log_level",
-            "topology", "encapsulation", "fail_mode", "listen", "host", "port", "topic_prefix", "username", "password_file",
+            "topology", "encapsulation", "fail_mode", "bfd", "bfd_min_rx_ms", "bfd_min_tx_ms", "dead_center_hold", "listen", "host", "port", "topic_prefix", "username", "password_file",
             "tls_ca_file", "name", "url", "tls_fingerprint", "tls_verify"]
 
 
@@ -390,7 +401,7 @@ _VALUES = st.one_of(_URLISH, _SCALARS, st.lists(_SCALARS, max_size=2))
 _GOOD = {  # a valid value for each key, so that a generated file gets past its first check
     "cert_dir": "certs", "state_dir": "/var/lib/sdnctl", "override_certs": True, "resync_interval": 30,
     "ovsdb_port": 6640, "openflow_port": 6653, "log_level": "info", "topology": "mesh", "encapsulation": "vxlan",
-    "fail_mode": "standalone",
+    "fail_mode": "standalone", "bfd": False, "bfd_min_rx_ms": 500, "bfd_min_tx_ms": 200, "dead_center_hold": 10,
     "listen": "127.0.0.1:9108", "host": "broker", "port": 1883, "topic_prefix": "sdnctl", "name": "a",
     "url": "https://10.0.0.1", "username": "root", "password_file": "pool.password", "tls_ca_file": "hosts.pem",
     "tls_fingerprint": "ab" * 32, "tls_verify": True,
@@ -398,7 +409,8 @@ _GOOD = {  # a valid value for each key, so that a generated file gets past its 
 _TABLES = {  # header: (required keys, optional keys)
     "": ((), ("cert_dir", "state_dir", "override_certs", "resync_interval", "ovsdb_port", "openflow_port",
               "log_level")),
-    "[defaults]": ((), ("topology", "encapsulation", "fail_mode")),
+    "[defaults]": ((), ("topology", "encapsulation", "fail_mode", "bfd", "bfd_min_rx_ms", "bfd_min_tx_ms",
+                        "dead_center_hold")),
     "[metrics]": ((), ("listen",)),
     "[mqtt]": (("host",), ("port", "topic_prefix", "username", "password_file", "tls_ca_file")),
     "[[pool]]": (("name", "url", "username", "password_file"), ("tls_ca_file", "tls_fingerprint", "tls_verify")),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from sdnctl.core.features import RSTP, supported_plan
-from sdnctl.core.model import PortPlan
+from sdnctl.core.features import BFD, BFD_STATUS, RSTP, supported_plan, supported_tunnels
+from sdnctl.core.model import PortPlan, TunnelSpec
 from sdnctl.errors import LabError, OvsdbError
 from sdnctl.lab.ovshost import SCHEMA, SCHEMA_2_17_7, SCHEMA_2_5_3, OvsHost
 from sdnctl.ovsdb.switch import SCHEMA_UNSUPPORTED, TABLES, missing_columns, schema_helper
@@ -70,3 +71,24 @@ def test_supported_plan(plan, missing, kept, notes):
 def test_lab_hosts_refuse_what_they_cannot_model(tmp_path, kwargs, words):
     with pytest.raises(LabError, match=words):
         OvsHost("h1", "127.0.0.1", tmp_path, tag="t", pif_ips={}, **{"dataplane": False, **kwargs})
+
+
+# --- BFD: optional columns ----------------------------------------------------------------------
+
+def test_both_xcpng_schemas_have_bfd_and_an_old_schema_without_it_only_loses_health():
+    for path in (SCHEMA_2_5_3, SCHEMA_2_17_7):
+        columns = schema(path)["tables"]["Interface"]["columns"]
+        assert {"bfd", "bfd_status", "link_state"} <= set(columns)
+    document = without(without(schema(SCHEMA_2_5_3), "Interface", "bfd"), "Interface", "bfd_status")
+    assert missing_columns(document) == {BFD, BFD_STATUS}
+    monitored = schema_helper(document, "h1").get_idl_schema().tables["Interface"].columns
+    assert "bfd" not in monitored and "bfd_status" not in monitored and "ofport" in monitored
+
+
+def test_without_interface_bfd_the_tunnels_are_planned_without_it_and_the_host_says_so():
+    spec = TunnelSpec("sdn1", "xapi1", "net", "h-2", "gre", "10.0.0.2", 1,
+                      bfd=(("enable", "true"), ("min_rx", "300"), ("min_tx", "300")))
+    assert supported_tunnels(frozenset({spec}), "7.9.0", frozenset()) == (frozenset({spec}), ())
+    kept, notes = supported_tunnels(frozenset({spec}), "7.9.0", frozenset({BFD}))
+    assert kept == {dataclasses.replace(spec, bfd=())}
+    assert notes == ("schema 7.9.0 has no Interface.bfd: its tunnels run without BFD (their health is unknown)",)
