@@ -17,7 +17,7 @@ from sdnctl.core.model import KEY_PREFIX, TOPOLOGIES, XO_PREFIX, Endpoint, Priva
 from sdnctl.core.netchange import NetworkChange, tunnel_changes, totals
 from sdnctl.errors import ConfigError, XapiError
 from sdnctl.networks import (
-    VXLAN_IPSEC_WARNING, CreateRequest, Pools, Say, destroy_network, find_network, host_pifs, host_uuid, managed_networks, mtu_limit,
+    VXLAN_IPSEC_WARNING, CreateRequest, Pools, Say, create_tunnels, destroy_network, find_network, host_pifs, host_uuid, managed_networks, mtu_limit,
 )
 from sdnctl.xapi.watcher import CLASSES
 
@@ -262,15 +262,10 @@ def _add_pool(pools: Pools, pool: str, first: dict, hosts: dict, say: Say) -> No
         "name_label": first["name_label"], "name_description": first.get("name_description", ""),
         "MTU": str(first["MTU"]), "other_config": other_config, "tags": []})
     encapsulation = other_config.get(KEY_PREFIX + "encapsulation", other_config.get(XO_PREFIX + "encapsulation", "gre"))
+    request = CreateRequest(name=first["name_label"], pools=(pool,), pif_device="", encapsulation=encapsulation)
     try:
-        for _, (pif_ref, _, _) in sorted(hosts.items()):
-            try:
-                pools.call(pool, "tunnel.create", pif_ref, ref, encapsulation)
-            except XapiError as exc:
-                if exc.code != "TRANSPORT_PIF_NOT_CONFIGURED":   # kept by XAPI, plugged by the daemon later
-                    raise
+        create_tunnels(pools, pool, ref, {name: (pif_ref, pif) for name, (pif_ref, pif, _) in hosts.items()},
+                       request, say)
     except XapiError:
         destroy_network(pools, pool, ref)
         raise
-    say(f"{pool}: network {first['name_label']} ({pools.call(pool, 'network.get_bridge', ref)}) "
-        f"with {len(hosts)} tunnel(s)")

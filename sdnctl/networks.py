@@ -238,7 +238,7 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
                 "name_label": request.name, "name_description": "sdnctl private network",
                 "MTU": str(mtu), "other_config": other_config, "tags": []})
             created.append((pool, ref))
-            _create_tunnels(pools, pool, ref, pifs, request, say)
+            create_tunnels(pools, pool, ref, pifs, request, say)
         for pool, ref in created:
             pools.call(pool, "network.remove_from_other_config", ref, CREATING_KEY)
     except XapiError as exc:
@@ -252,7 +252,7 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
     return net_id
 
 
-def _create_tunnels(pools: Pools, pool: str, ref: str, pifs: dict[str, tuple[str, dict]], request: CreateRequest,
+def create_tunnels(pools: Pools, pool: str, ref: str, pifs: dict[str, tuple[str, dict]], request: CreateRequest,
                     say: Say) -> None:
     """A tunnel on each host's transport PIF for the pool's new network object."""
     for host_name, (pif_ref, pif) in sorted(pifs.items()):
