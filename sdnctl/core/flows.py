@@ -39,6 +39,13 @@ Table 1, egress (`EGRESS_TABLE`): where the frame goes.
   for ARP) and `tcp_dst`/`udp_dst` = the port (the VM's own service). allow -> `normal`,
   deny -> `drop`.
 * table-miss: priority 0, empty match -> `normal`.
+* before the port: `to` flows match the MAC only, never the port, so they do not wait for it. Every
+  ruled VIF whose VM is resident on or scheduled to be resident on this host (`PlacedVif`, from XAPI's
+  `VIF.MAC` and `VM.resident_on` / `scheduled_to_be_resident_on`, which XAPI sets before xenopsd builds
+  the domain and plugs its VIFs) gets them on its network's bridge. So unicast to a VIF that boots,
+  reboots, is replugged or migrates here meets its `to` rules from the first frame, as long as sdnctl
+  saw the scheduling before the port appeared. Bounded: only VMs on or coming to this host. A ruled VIF
+  whose XAPI MAC is not unicast is in `rule_errors` (blocked: fail closed).
 
 Broadcast and multicast frames (ARP requests, DHCP) and unicast the bridge floods are not
 addressed to the VIF's MAC, so `to` rules do not see them: filter them at the sender (its `from`

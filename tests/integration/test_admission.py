@@ -156,3 +156,57 @@ def test_rules_hold_and_traffic_flows_while_sdnctl_is_stopped(two_guests):
 @pytest.mark.slow
 def test_rules_hold_for_a_minute_while_sdnctl_is_stopped(two_guests):
     _rules_hold_while_sdnctl_is_away(two_guests, seconds=60)
+
+
+def received_by(lab, vm_uuid: str) -> int:
+    """Echo requests the VM's namespaces (one per host it has run on) have received."""
+    total = 0
+    for host in ("p1h1", "p1h2"):
+        vm_ns = lab.host(host).vm_netns(vm_uuid)
+        if subprocess.run(["ip", "netns", "pids", vm_ns], capture_output=True).returncode == 0:
+            total += icmp_counter(vm_ns, "InEchos")
+    return total
+
+
+def _boot(lab, vif: str) -> None:
+    vm = xapi_call(lab, "VIF.get_VM", xapi_call(lab, "VIF.get_by_uuid", vif))
+    xapi_call(lab, "VM.start_on", vm, xapi_call(lab, "host.get_by_name_label", "p1h2")[0], False, False)
+
+
+def test_a_denied_flood_to_a_vm_gets_nothing_through_its_boot_a_replug_a_reboot_or_a_migration(two_guests,
+                                                                                               tmp_path):
+    """Issue 10: frames TO a new VIF meet its `to` rules before its port appears. B denies ICMP to itself;
+    A floods B's MAC with raw echo requests while B boots, is replugged, rebooted and migrated."""
+    lab, daemon, ns_a, ns_b, vif_b = two_guests
+    vm_b = xapi_call(lab, "VM.get_uuid", xapi_call(lab, "VIF.get_VM", xapi_call(lab, "VIF.get_by_uuid", vif_b)))
+    run_cli("rule", "add", "--vif", vif_b, "--deny", "--protocol", "icmp", "--direction", "to",
+            config=lab.config_path)
+    count_file = tmp_path / "sent"
+    flood = start_flood(ns_a, mac_of(ns_b), B_IP, A_IP, count_file)
+    try:
+        def quiet() -> bool:   # B's `to` rule is in force: 100 frames sent, none received
+            before, sent = received_by(lab, vm_b), sent_so_far(count_file)
+            wait_for(lambda: sent_so_far(count_file) - sent >= 100, what="A flooding")
+            return received_by(lab, vm_b) == before
+        wait_for(quiet, timeout=30, what="deny icmp to B stops A's flood")
+        received = received_by(lab, vm_b)
+        xapi_call(lab, "VM.clean_shutdown", xapi_call(lab, "VM.get_by_uuid", vm_b))
+        for event in (_boot, _replug, _reboot, _migrate):
+            sent = sent_so_far(count_file)
+            event(lab, vif_b)
+            wait_for(lambda: nc_connects(ns_of(lab, vm_b), A_IP, SERVICE), timeout=30,
+                     what=f"B reaches A after {event.__name__}")
+            wait_for(lambda: sent_so_far(count_file) - sent >= 100, what=f"A flooding after {event.__name__}")
+            assert flood.poll() is None, "the flood stopped"
+            got = received_by(lab, vm_b) - received
+            assert got == 0, f"{got} denied echo requests reached B during {event.__name__}"
+    finally:
+        flood.kill()
+        flood.wait(timeout=5)
+    assert daemon.proc.poll() is None
+
+
+def ns_of(lab, vm_uuid: str) -> str:
+    """The namespace of the VM on the host it runs on now."""
+    vm = xapi_call(lab, "VM.get_by_uuid", vm_uuid)
+    return lab.host(xapi_call(lab, "host.get_name_label", xapi_call(lab, "VM.get_resident_on", vm))).vm_netns(vm_uuid)
