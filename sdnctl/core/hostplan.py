@@ -139,6 +139,7 @@ def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_
     ports, notes = supported_plan(ports, observed.schema_version, observed.missing_columns)
     wanted = desired_flows(world.inventory.vif_rules, world.inventory.network_rules, observed.vif_ports,
                            bridges=controlled, infrastructure=infrastructure_ofports(observed.interfaces),
-                           blocked=world.inventory.rule_errors)
+                           blocked=world.inventory.rule_errors, host_uuid=host_uuid,
+                           placed=world.inventory.placed_vifs)
     flows = {bridge: wanted.get(bridge, frozenset()) for bridge in observed.controllers}
     return HostPlan(ports=ports, flows=flows, notes=notes + bfd_notes + fail_mode_errors)
