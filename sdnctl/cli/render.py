@@ -77,21 +77,32 @@ def status(state: Mapping, now: float) -> str:
         if n.get("dead_by_bfd"):
             lines.append(f"  dead by BFD (never made center until seen up again): {', '.join(n['dead_by_bfd'])}")
         if n["hosts"]:
+            encrypted = bool(n.get("encrypted"))
             lines += table(["HOST", "BRIDGE", "TRANSPORT IP", "ELIGIBLE", "TUNNEL", "REMOTE", "REMOTE IP", "OFPORT",
-                            "HEALTH", "FLAPS", "ERROR"], _tunnel_rows(n["hosts"]), indent="  ")
+                            "HEALTH", "FLAPS"] + (["IPSEC"] if encrypted else []) + ["ERROR"],
+                           _tunnel_rows(n["hosts"], encrypted), indent="  ")
     return "\n".join(lines)
 
 
-def _tunnel_rows(hosts: Sequence[Mapping]) -> Iterable[list]:
+def _tunnel_rows(hosts: Sequence[Mapping], encrypted: bool) -> Iterable[list]:
     """One row per tunnel; a host's own columns only on its first row, and a row of its own if it has none."""
     for h in sorted(hosts, key=lambda h: h["name"]):
         host = [h["name"], h["bridge"], h["transport_ip"], "eligible" if h["eligible"] else "INELIGIBLE"]
         if not h["tunnels"]:
-            yield host + [None] * 6 + [""]
+            yield host + [None] * (7 if encrypted else 6) + [""]
         for t in h["tunnels"]:
             yield host + [t["name"], t["remote_name"] or None, t["remote_ip"], t["ofport"], _health(t),
-                          t.get("flap_count"), t["error"] or (t.get("health_reason") or "")]
+                          t.get("flap_count")] + ([_ipsec(t.get("ipsec"))] if encrypted else []) + [
+                          t["error"] or (t.get("health_reason") or "")]
             host = [""] * 4
+
+
+def _ipsec(ipsec: Mapping | None) -> str | None:
+    """What OVSDB shows of a tunnel's IPsec: its PSK is the current one (or STALE, MISSING), and marked."""
+    if ipsec is None:
+        return None
+    psk = {"current": "psk", "stale": "psk STALE", "missing": "psk MISSING"}[ipsec["psk"]]
+    return psk + (", marked" if ipsec["egress_pkt_mark"] else ", UNMARKED")
 
 
 def _health(tunnel: Mapping) -> str:

@@ -6,13 +6,14 @@ picture may touch, which bridges get sdnctl's OpenFlow controller, and the flows
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sdnctl.core.features import supported_plan, supported_tunnels
 from sdnctl.core.flows import desired_flows, infrastructure_ofports
 from sdnctl.core.inventory import Inventory
-from sdnctl.core.model import FAIL_MODES, KEY_PREFIX, BridgePort, FlowSpec, ObservedPort, PortPlan, VifPort
+from sdnctl.core.model import FAIL_MODES, IPSEC_EGRESS_MARK, IPSEC_SKB_MARK, KEY_PREFIX, BridgePort, FlowSpec, ObservedPort, PortPlan, VifPort
 from sdnctl.core.topology import DesiredState, openflow_targets, plan_ports
 
 FAIL_MODE_KEY = KEY_PREFIX + "fail-mode"   # a network's other_config: "secure" | "standalone"
@@ -50,6 +51,9 @@ class ObservedHost:
     interfaces: tuple[BridgePort, ...] = ()         # every interface on a bridge, with its ofport (admission)
     fail_modes: Mapping[str, str] = field(default_factory=dict)            # bridge -> its fail_mode ("" if unset)
     bridge_networks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # bridge -> xs-network-uuids
+    datapath_ids: Mapping[str, int] = field(default_factory=dict)   # bridge -> its datapath id (OpenFlow checks it)
+    ipsec_mark: str = ""                    # Open_vSwitch other_config:ipsec_skb_mark ("" if unset)
+    ipsec_mark_ours: bool = False           # sdnctl set it (Open_vSwitch external_ids)
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,14 @@ def frozen_networks(world: World, observed: ObservedHost) -> frozenset[str]:
 
 
 def controlled_bridges(host_uuid: str, world: World, observed: ObservedHost) -> frozenset[str]:
-    """Bridges that get sdnctl's OpenFlow controller: private networks', any carrying a ruled VIF,
-    and any that has one already (kept, so that removed rules are swept from the flow table)."""
+    """Bridges that get sdnctl's OpenFlow controller: private networks', any carrying a ruled VIF or about
+    to (its VM runs or is scheduled here, so its `to` rules are in place before its port appears), and any
+    that has one already (kept, so that removed rules are swept from the flow table)."""
     inventory = world.inventory
     bridges = {ep.bridge for n in inventory.networks for ep in n.endpoints if ep.host_uuid == host_uuid}
     bridges |= {vif.bridge for vif in observed.vif_ports
                 if vif.vif_uuid in inventory.vif_rules or vif.network_uuid in inventory.network_rules}
+    bridges |= {vif.bridge for vif in inventory.placed_vifs if host_uuid in vif.hosts}
     return frozenset((bridges | set(observed.controllers)) & observed.bridges)
 
 
@@ -120,6 +126,23 @@ def bridge_fail_modes(bridges: frozenset[str], world: World,
     return modes, tuple(errors)
 
 
+def ipsec_mark(host_uuid: str, world: World, observed: ObservedHost) -> tuple[str | None, tuple[str, ...]]:
+    """(the PortPlan's `ipsec_mark`, notes): set while the host carries an encrypted tunnel, so
+    ovs-monitor-ipsec drops its tunnel packets that no SA covers; removed after, if sdnctl set it.
+    Someone else's value is left as it is, and reported: sdnctl cannot say it fails closed then."""
+    encrypted = any(spec.psk for spec in world.desired.tunnels.get(host_uuid, ())) or any(
+        "psk" in dict(port.options) for port in observed.ports)
+    if not encrypted:
+        return ("" if observed.ipsec_mark_ours else None), ()
+    if observed.ipsec_mark == IPSEC_SKB_MARK:
+        return None, ()
+    if observed.ipsec_mark and not observed.ipsec_mark_ours:
+        return None, (f"Open_vSwitch other_config:ipsec_skb_mark is {observed.ipsec_mark!r}, set by someone else; "
+                      f"sdnctl leaves it, so its encrypted tunnels (marked {IPSEC_EGRESS_MARK}) may not fail closed "
+                      f"when IPsec is down; set it to {IPSEC_SKB_MARK} or remove it (docs/ipsec.md)",)
+    return IPSEC_SKB_MARK, ()
+
+
 def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_port: int) -> HostPlan:
     """The smallest OVSDB change that makes this host right, and the flows its controlled bridges need."""
     controlled = controlled_bridges(host_uuid, world, observed)
@@ -136,10 +159,12 @@ def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_
                        controllers=targets, observed_controllers=observed.controllers,
                        rstp=world.desired.rstp_bridges.get(host_uuid, ()), observed_rstp=observed.rstp_bridges,
                        fail_modes=fail_modes, observed_fail_modes=observed.fail_modes)
-    ports, notes = supported_plan(ports, observed.schema_version, observed.missing_columns)
+    mark, mark_notes = ipsec_mark(host_uuid, world, observed)
+    ports, notes = supported_plan(dataclasses.replace(ports, ipsec_mark=mark), observed.schema_version,
+                                  observed.missing_columns)
     wanted = desired_flows(world.inventory.vif_rules, world.inventory.network_rules, observed.vif_ports,
                            bridges=controlled, infrastructure=infrastructure_ofports(observed.interfaces),
                            blocked=world.inventory.rule_errors, host_uuid=host_uuid,
                            placed=world.inventory.placed_vifs)
     flows = {bridge: wanted.get(bridge, frozenset()) for bridge in observed.controllers}
-    return HostPlan(ports=ports, flows=flows, notes=notes + bfd_notes + fail_mode_errors)
+    return HostPlan(ports=ports, flows=flows, notes=notes + bfd_notes + fail_mode_errors + mark_notes)

@@ -20,6 +20,12 @@ OWNER_NETWORK = "sdnctl-network"
 OWNER_REMOTE = "sdnctl-remote-host"
 OWNER_CONTROLLER = "sdnctl-controller"  # on the Controller rows sdnctl adds to bridges
 
+# IPsec fail-closed (docs/ipsec.md): every encrypted tunnel marks its packets, and the host's
+# ovs-monitor-ipsec drops marked tunnel packets that no SA covers.
+IPSEC_SKB_MARK = "1/1"                   # Open_vSwitch other_config:ipsec_skb_mark, value/mask
+IPSEC_EGRESS_MARK = "1"                  # Interface options:egress_pkt_mark of an encrypted tunnel
+OWNER_IPSEC_MARK = "sdnctl-ipsec-skb-mark"   # Open_vSwitch external_ids: sdnctl set ipsec_skb_mark
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -79,6 +85,7 @@ class TunnelSpec:
             opts["local_ip"] = self.local_ip
         if self.psk:
             opts["psk"] = self.psk
+            opts["egress_pkt_mark"] = IPSEC_EGRESS_MARK
         return opts
 
 
@@ -112,11 +119,12 @@ class PortPlan:
     remove_controllers: tuple[str, ...] = ()
     enable_rstp: tuple[str, ...] = ()
     set_fail_modes: tuple[tuple[str, str], ...] = ()   # (bridge, "secure" | "standalone")
+    ipsec_mark: str | None = None   # ipsec_skb_mark to set (IPSEC_SKB_MARK), "" to remove sdnctl's, None: leave
 
     @property
     def empty(self) -> bool:
         return not (self.add or self.delete or self.modify or self.set_controllers or self.remove_controllers
-                    or self.enable_rstp or self.set_fail_modes)
+                    or self.enable_rstp or self.set_fail_modes or self.ipsec_mark is not None)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sdnctl.core.health import HEALTHS, TunnelHealth, tunnel_health
 from sdnctl.core.hostplan import World
-from sdnctl.core.model import ObservedPort, PrivateNetwork
+from sdnctl.core.model import IPSEC_EGRESS_MARK, ObservedPort, PrivateNetwork
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,17 @@ def _health(health: TunnelHealth) -> dict:
             "flap_count": health.flap_count}
 
 
+def _ipsec(port: ObservedPort | None, psk: str | None, encrypted: bool) -> dict | None:
+    """What OVSDB shows of a tunnel's IPsec: whether its PSK is the network's current one (never the PSK
+    itself) and whether it marks its packets for the fail-closed drop. SAs live in the host's IKE daemon:
+    sdnctl cannot see them (docs/ipsec.md)."""
+    options = dict(port.options) if port is not None else {}
+    if port is None or not (encrypted or "psk" in options):
+        return None
+    state = "missing" if "psk" not in options else "current" if options["psk"] == psk else "stale"
+    return {"psk": state, "egress_pkt_mark": options.get("egress_pkt_mark") == IPSEC_EGRESS_MARK}
+
+
 def _tunnels(world: World, network: PrivateNetwork, host_uuid: str, seen: Mapping[str, ObservedPort]) -> list[dict]:
     name = world.inventory.host_name
     desired = sorted((s for s in world.desired.tunnels.get(host_uuid, ()) if s.network_id == network.id),
@@ -78,11 +89,13 @@ def _tunnels(world: World, network: PrivateNetwork, host_uuid: str, seen: Mappin
                 "remote_ip": s.remote_ip, "desired": True, "observed": s.name in seen,
                 "ofport": seen[s.name].ofport if s.name in seen else None,
                 "error": seen[s.name].error if s.name in seen else None,
+                "ipsec": _ipsec(seen.get(s.name), s.psk, network.encrypted),
                 **_health(tunnel_health(seen.get(s.name)))} for s in desired]
     wanted = {s.name for s in desired}
     tunnels += [{"name": p.name, "remote_host": p.remote_host, "remote_name": name(p.remote_host),
                  "remote_ip": dict(p.options).get("remote_ip"), "desired": False, "observed": True,
-                 "ofport": p.ofport, "error": p.error, **_health(tunnel_health(p))}
+                 "ofport": p.ofport, "error": p.error, "ipsec": _ipsec(p, None, network.encrypted),
+                 **_health(tunnel_health(p))}
                 for n, p in sorted(seen.items()) if n not in wanted]
     return tunnels
 

@@ -30,12 +30,14 @@ MAX_TRY_AGAIN = 3           # in a row, before it counts as a failure
 def observe(switch: HostSwitch) -> ObservedHost:
     """What a connected switch holds, as the core plans with it."""
     bridges = switch.bridges()
+    mark, mark_ours = switch.ipsec_mark()
     return ObservedHost(address=switch.target.rsplit(":", 1)[0], bridges=frozenset(bridges),
                         ports=tuple(switch.owned_ports()), controllers=switch.controllers(),
                         rstp_bridges=frozenset(switch.rstp_bridges()), vif_ports=tuple(switch.vif_ports()),
                         schema_version=switch.schema_version or "", missing_columns=switch.missing_columns,
                         interfaces=tuple(switch.interfaces()), fail_modes=switch.fail_modes(),
-                        bridge_networks={name: tuple(n for n in networks if n) for name, networks in bridges.items()})
+                        bridge_networks={name: tuple(n for n in networks if n) for name, networks in bridges.items()},
+                        datapath_ids=switch.datapath_ids(), ipsec_mark=mark, ipsec_mark_ours=mark_ours)
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class HostAgent:
             flows = plan.flows.get(bridge, frozenset())
             key = self._key(bridge)
             try:
-                await channel.ensure(key, address, int(port), self.pinned_cert)
+                await channel.ensure(key, address, int(port), self.pinned_cert, observed.datapath_ids.get(bridge))
                 self._openflow.add(bridge)
                 if not channel.connected(key) or self._synced_flows.get(bridge) == flows:
                     continue

@@ -138,7 +138,7 @@ class Planner:
             _, port, address = target.split(":")
             key = f"{host.uuid}/{bridge}"
             try:
-                await channel.ensure(key, address, int(port), pem)
+                await channel.ensure(key, address, int(port), pem, observed.datapath_ids.get(bridge))
                 await _until(lambda: channel.connected(key) or channel.error(key), deadline)
                 if not channel.connected(key):
                     raise OpenFlowError(channel.error(key) or "not connected in time")

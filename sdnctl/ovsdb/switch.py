@@ -29,7 +29,7 @@ from sdnctl import retry
 from sdnctl.errors import OvsdbError
 from sdnctl.core.features import BFD, OPTIONAL_COLUMNS, RSTP
 from sdnctl.core.model import (
-    OWNER_CONTROLLER, OWNER_NETWORK, OWNER_REMOTE, BridgePort, ObservedPort, PortPlan, TunnelSpec, VifPort,
+    OWNER_CONTROLLER, OWNER_IPSEC_MARK, OWNER_NETWORK, OWNER_REMOTE, BridgePort, ObservedPort, PortPlan, TunnelSpec, VifPort,
 )
 from sdnctl.ovsdb import tls
 
@@ -39,8 +39,8 @@ SCHEMA_TIMEOUT_MS = 5000
 TRANSACTION_TIMEOUT = 15.0
 SCHEMA_UNSUPPORTED = "SCHEMA_UNSUPPORTED"   # OvsdbError.code: the host's schema lacks a required column
 TABLES = {  # every column sdnctl reads or writes
-    "Open_vSwitch": ["bridges"],
-    "Bridge": ["name", "ports", "external_ids", "controller", "fail_mode", "protocols", "rstp_enable"],
+    "Open_vSwitch": ["bridges", "other_config", "external_ids"],
+    "Bridge": ["name", "ports", "external_ids", "controller", "fail_mode", "protocols", "rstp_enable", "datapath_id"],
     "Port": ["name", "interfaces", "external_ids"],
     "Interface": ["name", "type", "options", "external_ids", "ofport", "error", "status", "bfd", "bfd_status",
                   "link_state"],
@@ -278,6 +278,22 @@ class HostSwitch:
                                             vif_uuid=iface.external_ids.get("xs-vif-uuid", "")))
         return found
 
+    def datapath_ids(self) -> dict[str, int]:
+        """Bridge -> its datapath id (what FEATURES_REPLY must name), once vswitchd has set it."""
+        ids = {}
+        for row in self.idl.tables["Bridge"].rows.values():
+            try:
+                ids[row.name] = int(row.datapath_id[0], 16)
+            except (IndexError, ValueError):
+                continue     # no datapath yet
+        return ids
+
+    def ipsec_mark(self) -> tuple[str, bool]:
+        """(Open_vSwitch other_config:ipsec_skb_mark or "", whether sdnctl set it)."""
+        for row in self.idl.tables["Open_vSwitch"].rows.values():
+            return row.other_config.get("ipsec_skb_mark", ""), OWNER_IPSEC_MARK in row.external_ids
+        return "", False
+
     def fail_modes(self) -> dict[str, str]:
         """Bridge -> its fail_mode ("" when unset, which OVS treats as standalone)."""
         return {row.name: (row.fail_mode[0] if row.fail_mode else "") for row in self.idl.tables["Bridge"].rows.values()}
@@ -330,45 +346,16 @@ class HostSwitch:
             if wanted and column in self.missing_columns:
                 raise OvsdbError(f"{self.host_name}: schema {self.schema_version} has no {column}",
                                  code=SCHEMA_UNSUPPORTED)
-        bfd = BFD not in self.missing_columns
         txn = ovs.db.idl.Transaction(self.idl)
         bridges = {row.name: row for row in self.idl.tables["Bridge"].rows.values()}
-        ports = {row.name: row for row in self.idl.tables["Port"].rows.values()}
-        port_bridge = self._port_bridges()
-        for observed in plan.delete:
-            row = ports.get(observed.name)
-            if row is None:
-                continue
-            owner = bridges.get(port_bridge.get(row.uuid, ""))
-            if owner is not None:
-                owner.delvalue("ports", row.uuid)
-            for iface in row.interfaces:
-                iface.delete()
-            row.delete()
-        for spec in plan.modify:
-            iface = ports[spec.name].interfaces[0]
-            iface.type = spec.type
-            iface.options = spec.options
-            if bfd:
-                iface.bfd = dict(spec.bfd)
-        for spec in plan.add:
-            iface = txn.insert(self.idl.tables["Interface"])
-            iface.name = spec.name
-            iface.type = spec.type
-            iface.options = spec.options
-            if bfd:
-                iface.bfd = dict(spec.bfd)
-            iface.external_ids = _owner_ids(spec)
-            port = txn.insert(self.idl.tables["Port"])
-            port.name = spec.name
-            port.interfaces = [iface]
-            port.external_ids = _owner_ids(spec)
-            bridges[spec.bridge].addvalue("ports", port.uuid)
+        _plan_ports(self.idl, txn, bridges, self._port_bridges(), plan, bfd=BFD not in self.missing_columns)
         _plan_controllers(self.idl, txn, bridges, plan)
         for name, mode in plan.set_fail_modes:
             bridges[name].fail_mode = [mode]
         for name in plan.enable_rstp:
             bridges[name].rstp_enable = True
+        if plan.ipsec_mark is not None:
+            _plan_ipsec_mark(self.idl, plan.ipsec_mark)
         status = await self._commit(txn)
         if status != ovs.db.idl.Transaction.SUCCESS and status != ovs.db.idl.Transaction.UNCHANGED:
             # The code is python-ovs's status: "try again" (the database changed meanwhile), "error", ...
@@ -401,6 +388,41 @@ def _owner_ids(spec: TunnelSpec) -> dict[str, str]:
     return {OWNER_NETWORK: spec.network_id, OWNER_REMOTE: spec.remote_host}
 
 
+def _plan_ports(idl: ovs.db.idl.Idl, txn: ovs.db.idl.Transaction, bridges: dict, port_bridge: dict, plan: PortPlan,
+                *, bfd: bool) -> None:
+    """The plan's tunnel ports into the transaction: deletes, in-place modifies, then adds."""
+    ports = {row.name: row for row in idl.tables["Port"].rows.values()}
+    for observed in plan.delete:
+        row = ports.get(observed.name)
+        if row is None:
+            continue
+        owner = bridges.get(port_bridge.get(row.uuid, ""))
+        if owner is not None:
+            owner.delvalue("ports", row.uuid)
+        for iface in row.interfaces:
+            iface.delete()
+        row.delete()
+    for spec in plan.modify:
+        iface = ports[spec.name].interfaces[0]
+        iface.type = spec.type
+        iface.options = spec.options
+        if bfd:
+            iface.bfd = dict(spec.bfd)
+    for spec in plan.add:
+        iface = txn.insert(idl.tables["Interface"])
+        iface.name = spec.name
+        iface.type = spec.type
+        iface.options = spec.options
+        if bfd:
+            iface.bfd = dict(spec.bfd)
+        iface.external_ids = _owner_ids(spec)
+        port = txn.insert(idl.tables["Port"])
+        port.name = spec.name
+        port.interfaces = [iface]
+        port.external_ids = _owner_ids(spec)
+        bridges[spec.bridge].addvalue("ports", port.uuid)
+
+
 def _plan_controllers(idl: ovs.db.idl.Idl, txn: ovs.db.idl.Transaction, bridges: dict, plan: PortPlan) -> None:
     """sdnctl's Controller row per bridge (passive TLS listener) and OpenFlow 1.3; the plan sets fail_mode.
 
@@ -424,3 +446,14 @@ def _plan_controllers(idl: ovs.db.idl.Idl, txn: ovs.db.idl.Transaction, bridges:
             bridge.addvalue("controller", row.uuid)
         if bridge.protocols and "OpenFlow13" not in bridge.protocols:
             bridge.protocols = list(bridge.protocols) + ["OpenFlow13"]
+
+
+def _plan_ipsec_mark(idl: ovs.db.idl.Idl, mark: str) -> None:
+    """Set (or, with "", remove) ipsec_skb_mark key by key, so nobody else's other_config key is touched."""
+    for row in idl.tables["Open_vSwitch"].rows.values():
+        if mark:
+            row.setkey("other_config", "ipsec_skb_mark", mark)
+            row.setkey("external_ids", OWNER_IPSEC_MARK, mark)
+        else:
+            row.delkey("other_config", "ipsec_skb_mark")
+            row.delkey("external_ids", OWNER_IPSEC_MARK)

@@ -151,6 +151,47 @@ def test_encrypted_network_psk_everywhere_but_logs_status_and_xapi(make_lab, mak
     assert new_psk not in daemon.log_text() and psk not in daemon.log_text()
 
 
+def ipsec_marks(lab, names) -> dict[str, str | None]:
+    """Each host's Open_vSwitch other_config:ipsec_skb_mark (None when unset)."""
+    marks = {}
+    for name in names:
+        value = lab.host(name).vsctl("--if-exists", "get", "Open_vSwitch", ".", "other_config:ipsec_skb_mark")
+        marks[name] = value.strip().strip('"') or None
+    return marks
+
+
+def test_encrypted_tunnels_fail_closed_marks_come_and_go_with_encryption(make_lab, make_daemon):
+    lab = make_lab(pools=1, hosts=3)
+    daemon = make_daemon(lab)
+    names = ["p1h1", "p1h2", "p1h3"]
+    lab.host("p1h3").vsctl("set", "Open_vSwitch", ".", "other_config:ipsec_skb_mark=0/1")   # someone else's
+    run_cli("network", "create", "--name", "secret", "--pool", "pool1", "--pif-device", "eth0", "--topology", "mesh",
+            "--encrypt", config=lab.config_path)
+
+    def marked():
+        ports = {(n, p): row["options"] for n in names for p, row in tunnel_ports(lab, n).items()}
+        return len(ports) == 6 and all(o.get("egress_pkt_mark") == "1" and o.get("psk") for o in ports.values())
+
+    wait_for(marked, what="every encrypted tunnel marking its packets")
+
+    def shown():
+        tunnels = [t for n in daemon.status().get("networks", []) for h in n["hosts"] for t in h["tunnels"]]
+        return len(tunnels) == 6 and all(t["ipsec"] == {"psk": "current", "egress_pkt_mark": True} for t in tunnels)
+
+    wait_for(shown, what="status showing every tunnel's PSK current and marked")
+    wait_for(lambda: ipsec_marks(lab, names) == {"p1h1": "1/1", "p1h2": "1/1", "p1h3": "0/1"},
+             what="ipsec_skb_mark on the hosts, someone else's left alone")
+    host = wait_for(lambda: next((h for h in daemon.status().get("hosts", {}).values() if h["name"] == "p1h3"
+                                  and "set by someone else" in (h["error"] or "")), None), what="the note on p1h3")
+    assert "may not fail closed" in host["error"]
+
+    run_cli("network", "update", "secret", "--no-encrypt", config=lab.config_path)
+    wait_for(lambda: all("egress_pkt_mark" not in row["options"] and "psk" not in row["options"]
+                         for n in names for row in tunnel_ports(lab, n).values()), what="plain tunnels")
+    wait_for(lambda: ipsec_marks(lab, names) == {"p1h1": None, "p1h2": None, "p1h3": "0/1"},
+             what="sdnctl's marks removed, someone else's kept")
+
+
 def test_rekey_refuses_an_unencrypted_network(make_lab):
     lab = make_lab(pools=1, hosts=2)
     run_cli("network", "create", "--name", "plain", "--pool", "pool1", "--pif-device", "eth0",

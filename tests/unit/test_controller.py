@@ -68,6 +68,7 @@ class FakeSwitch:
         self.controller_rows: dict[str, str] = {}
         self.rstp: set[str] = set()
         self.fail_mode_of: dict[str, str] = {}
+        self.mark, self.mark_ours = "", False   # Open_vSwitch other_config:ipsec_skb_mark, set by sdnctl?
         self.vifs: list = []
         self.stats = {"transactions": 0, "connects": 1, "flows_added": 0, "flows_deleted": 0}
         self._on_change = on_change
@@ -100,6 +101,12 @@ class FakeSwitch:
     def fail_modes(self):
         return dict(self.fail_mode_of)
 
+    def datapath_ids(self):
+        return {}
+
+    def ipsec_mark(self):
+        return self.mark, self.mark_ours
+
     def reconnect(self) -> None:
         pass
 
@@ -120,6 +127,8 @@ class FakeSwitch:
             self.controller_rows.pop(bridge, None)
         self.rstp |= set(plan.enable_rstp)
         self.fail_mode_of.update(plan.set_fail_modes)
+        if plan.ipsec_mark is not None:
+            self.mark, self.mark_ours = plan.ipsec_mark, bool(plan.ipsec_mark)
         self.stats["transactions"] += 1
         self._on_change(self.host_uuid)
 
@@ -137,7 +146,7 @@ class FakeChannel:
     def stop(self) -> None:
         pass
 
-    async def ensure(self, key, address, port, pem) -> None:
+    async def ensure(self, key, address, port, pem, datapath_id=None) -> None:
         pass
 
     async def forget(self, key) -> None:

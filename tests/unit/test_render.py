@@ -68,7 +68,13 @@ STATUS = {
                        "tunnels": TUNNELS}]},
                  {"id": "2c4d-2", "name": "bad", "encapsulation": "vxlan", "vni": 9, "topology": "mesh",
                   "center": None, "center_name": "", "error": "vni 9 is taken by net2", "encrypted": False,
-                  "hosts": []}],
+                  "hosts": []},
+                 {"id": "5e1f-3", "name": "secret", "encapsulation": "gre", "vni": 11, "topology": "mesh",
+                  "center": None, "center_name": "", "error": None, "encrypted": True, "hosts": [
+                      {"name": "p1h1", "bridge": "xapi3", "transport_ip": "10.0.0.1", "eligible": True, "tunnels": [
+                          {**TUNNELS[0], "name": "sdn000000000a", "ipsec": {"psk": "current", "egress_pkt_mark": True}},
+                          {**TUNNELS[4], "name": "sdn000000000b", "desired": True,
+                           "ipsec": {"psk": "stale", "egress_pkt_mark": False}}]}]}],
     "rule_errors": {"vif-1": "pool pool1, VIF vif-1: not JSON"},
 }
 FRESH = {"generated_at": 1000.0, "pools": [{"name": "pool1", "synced": True, "master_url": "https://127.0.1.1",
@@ -89,7 +95,7 @@ LAB = {"config": "/run/sdnctl-lab/sdnlab77/controller/sdnctl.toml", "pools": [
 # A plan with one of every kind of change; the PSK must never appear in it.
 PSK = "very-secret-psk"
 _OLD = ObservedPort("sdn0000000001", "xapi1", "net-1", "h-2", "gre",
-                    (("key", "7"), ("psk", "old-secret"), ("remote_ip", "10.0.0.2")), ofport=3)
+                    (("egress_pkt_mark", "1"), ("key", "7"), ("psk", "old-secret"), ("remote_ip", "10.0.0.2")), ofport=3)
 _SEEN = ObservedHost(address="10.0.0.1", bridges=frozenset({"xapi1", "xenbr1"}), ports=(_OLD,),
                      controllers={"xenbr1": "pssl:6653:10.0.0.9"}, rstp_bridges=frozenset(), vif_ports=())
 _PORTS = PortPlan(
