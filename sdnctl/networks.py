@@ -15,7 +15,9 @@ from typing import Any
 
 from sdnctl.config import Config
 from sdnctl.errors import ConfigError, XapiError
-from sdnctl.core.model import ENCAPSULATIONS, IPSEC_OVERHEAD, KEY_PREFIX, MAX_KEY, OVERHEAD, TOPOLOGIES, XO_PREFIX
+from sdnctl.core.model import (
+    CREATING_KEY, ENCAPSULATIONS, IPSEC_OVERHEAD, KEY_PREFIX, MAX_KEY, OVERHEAD, TOPOLOGIES, XO_PREFIX,
+)
 from sdnctl.core.inventory import NULL_REF, private_network_id
 from sdnctl.xapi.client import XapiClient
 
@@ -26,7 +28,6 @@ VXLAN_IPSEC_WARNING = (
     "warning: encrypted VXLAN is not fail-closed: ovs-monitor-ipsec's drop policy for unencrypted "
     "VXLAN matches source port 4789 only, and OVS sends VXLAN from hashed source ports, so VXLAN "
     "leaves in clear while IPsec is down; prefer --encapsulation gre for encrypted networks (docs/ipsec.md)")
-CREATING_KEY = KEY_PREFIX + "creating"   # set while `network create` is still making the network's objects
 CLI_TIMEOUT = 30.0  # seconds for each XAPI read of a CLI command (connects: 5 s)
 
 

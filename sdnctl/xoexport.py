@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from sdnctl.core.flows import RULES_KEY, XO_RULES_KEY, rules_json, rules_of
 from sdnctl.core.inventory import NULL_REF
-from sdnctl.core.model import KEY_PREFIX, XO_PREFIX
+from sdnctl.core.model import KEY_PREFIX, MANAGED_KEY, XO_PREFIX
 from sdnctl.errors import ConfigError
 from sdnctl.networks import Pools, Say, find_network
-
-MANAGED_KEY = KEY_PREFIX + "managed"   # "false": sdnctl leaves the network (and sweeps its own ports)
 
 
 def _setting(other_config: dict, name: str) -> str | None:

@@ -74,6 +74,9 @@ def status(state: Mapping, now: float) -> str:
                      + (" encrypted (IPsec, PSK)" if n.get("encrypted") else " not encrypted"))
         if n["error"]:
             lines.append(f"  ERROR: {n['error']}")
+        if n.get("creating"):
+            lines.append("  being created: nothing is built until `sdnctl network create` has made every pool's "
+                         "network and tunnels (if that command died, `sdnctl network delete` it)")
         if n.get("dead_by_bfd"):
             lines.append(f"  dead by BFD (never made center until seen up again): {', '.join(n['dead_by_bfd'])}")
         if n["hosts"]:

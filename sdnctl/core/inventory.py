@@ -15,7 +15,8 @@ from typing import Any
 
 from sdnctl.core.flows import PlacedVif, rules_of, unicast_mac
 from sdnctl.core.model import (
-    ENCAPSULATIONS, KEY_PREFIX, MAX_KEY, TOPOLOGIES, XO_PREFIX, ClusterSnapshot, Endpoint, PrivateNetwork, Rule,
+    CREATING_KEY, ENCAPSULATIONS, KEY_PREFIX, MANAGED_KEY, MAX_KEY, TOPOLOGIES, XO_PREFIX, ClusterSnapshot, Endpoint,
+    PrivateNetwork, Rule,
 )
 from sdnctl.errors import RuleError
 
@@ -113,7 +114,10 @@ def _setting(other_config: Mapping[str, str], name: str) -> tuple[str, str | Non
 
 
 def private_network_id(other_config: Mapping[str, str]) -> str | None:
-    """The private-network uuid a XAPI network belongs to, as written, or None if it is not managed."""
+    """The private-network uuid a XAPI network belongs to, as written, or None if it is not managed
+    (no uuid, or let go with `sdnctl:managed = false`)."""
+    if other_config.get(MANAGED_KEY, "").strip().lower() == "false":
+        return None
     return _setting(other_config, "private-network-uuid")[1]
 
 
@@ -141,6 +145,7 @@ def _parse_network(pool: str, record: Mapping, default_topology: str) -> tuple[d
         "preferred_center": _setting(oc, "preferred-center")[1] or None,
         "center": oc.get(KEY_PREFIX + "center") or None,
         "encrypted": (_setting(oc, "encrypted")[1] or "false").lower() == "true",
+        "creating": oc.get(CREATING_KEY, "").lower() == "true",
         "vni": 0,
     }
     try:
@@ -223,7 +228,7 @@ def private_networks(pools: Mapping[str, PoolRecords], default_topology: str = "
             id=net_id, name=first["name"], encapsulation=first["encapsulation"], vni=first["vni"],
             topology=first["topology"], preferred_center=first["preferred_center"],
             center=min(centers) if centers else None, encrypted=first["encrypted"], origin=first["origin"],
-            endpoints=endpoints, error="; ".join(errors) or None,
+            endpoints=endpoints, error="; ".join(errors) or None, creating=any(s["creating"] for s, _, _ in members),
         ))
     return ClusterSnapshot(networks=tuple(networks))
 

@@ -14,6 +14,8 @@ IPSEC_OVERHEAD = 46
 # Keys of network other_config: ours, and Xen Orchestra's (adopted as-is).
 KEY_PREFIX = "sdnctl:"
 XO_PREFIX = "xo:sdn-controller:"
+CREATING_KEY = KEY_PREFIX + "creating"   # "true" while `network create` is still making the network's objects
+MANAGED_KEY = KEY_PREFIX + "managed"     # "false": sdnctl lets the network go (`network export-xo --release`)
 
 # external_ids of every Port/Interface sdnctl owns.
 OWNER_NETWORK = "sdnctl-network"
@@ -47,7 +49,8 @@ class PrivateNetwork:
     """A private network: one XAPI network per pool, joined by tunnels.
 
     `id` is the private-network uuid shared by the network objects of every pool.
-    `error` is set when its other_config is malformed; such a network gets no tunnels.
+    `error` is set when its other_config is malformed; such a network gets no tunnels. Nor does one
+    still `creating`: its center is elected once every pool's object and tunnel exist.
     """
 
     id: str
@@ -61,6 +64,7 @@ class PrivateNetwork:
     origin: str = "sdnctl"
     endpoints: tuple[Endpoint, ...] = ()
     error: str | None = None
+    creating: bool = False   # `network create` has not finished: nothing is built until it has
 
 
 @dataclass(frozen=True)

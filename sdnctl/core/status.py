@@ -116,7 +116,7 @@ def _networks(world: World, hosts: Mapping[str, HostView]) -> list[dict]:
                          "encapsulation": network.encapsulation, "vni": network.vni, "topology": network.topology,
                          "encrypted": network.encrypted, "center": center, "center_name": name(center),
                          "dead_by_bfd": sorted(name(h) for h in world.desired.avoided.get(network.id, ())),
-                         "error": network.error, "hosts": members})
+                         "error": network.error, "creating": network.creating, "hosts": members})
     return networks
 
 

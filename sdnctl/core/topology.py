@@ -80,7 +80,7 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
     for network in snapshot.networks:
         for ep in network.endpoints:
             tunnels[ep.host_uuid]  # every endpoint host gets an entry, so stale ports are swept
-        if network.error or (network.encrypted and not psks.get(network.id)):
+        if network.error or network.creating or (network.encrypted and not psks.get(network.id)):
             frozen.add(network.id)
             continue
         center = elect_center(network, avoid.get(network.id, frozenset())) if network.topology == "star" else None

@@ -642,3 +642,18 @@ def test_plan_enables_rstp_once(wanted, present, enabled, expected):
     plan = plan_ports((), (), bridges=present, rstp=wanted, observed_rstp=enabled)
     assert plan.enable_rstp == expected
     assert plan.empty == (not expected)
+
+
+# --- a network's life: being created, let go ---------------------------------------------------
+
+def test_a_network_still_being_created_gets_no_tunnels_and_no_center():
+    network = only_network(private_networks(one_pool(config(creating="true"))))
+    assert network.creating
+    desired = desired_tunnels(ClusterSnapshot(networks=(network,)))
+    assert NET in desired.frozen_networks and NET not in desired.centers
+    assert all(not specs for specs in desired.tunnels.values())
+
+
+@pytest.mark.parametrize("prefix", [SDN, XO], ids=["sdnctl-made", "xo-made"])
+def test_a_network_let_go_is_not_a_private_network_of_sdnctl(prefix):
+    assert private_networks(one_pool(config(prefix) | {SDN + "managed": "false"})).networks == ()
