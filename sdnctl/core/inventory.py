@@ -64,11 +64,12 @@ class AccessPif:
 
 @dataclass(frozen=True)
 class NetworkObject:
-    """One pool's XAPI network object of a private network."""
+    """One pool's XAPI network object of a private network, and the star center recorded on it."""
 
     pool: str
     ref: str
     network_id: str
+    center: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,15 +223,25 @@ def private_networks(pools: Mapping[str, PoolRecords], default_topology: str = "
                 if settings[key] != first[key]:
                     errors.append(f"private network {net_id}: pools disagree on {key} "
                                   f"({first[key]!r} vs {settings[key]!r})")
-        centers = [s["center"] for s, _, _ in members if s["center"]]
         endpoints = tuple(sorted((ep for _, _, eps in members for ep in eps), key=lambda ep: ep.host_uuid))
+        center = _recorded_center([s["center"] for s, _, _ in members if s["center"]], endpoints,
+                                  first["preferred_center"])
         networks.append(PrivateNetwork(
             id=net_id, name=first["name"], encapsulation=first["encapsulation"], vni=first["vni"],
             topology=first["topology"], preferred_center=first["preferred_center"],
-            center=min(centers) if centers else None, encrypted=first["encrypted"], origin=first["origin"],
+            center=center, encrypted=first["encrypted"], origin=first["origin"],
             endpoints=endpoints, error="; ".join(errors) or None, creating=any(s["creating"] for s, _, _ in members),
         ))
     return ClusterSnapshot(networks=tuple(networks))
+
+
+def _recorded_center(recorded: list[str], endpoints: tuple[Endpoint, ...], preferred: str | None) -> str | None:
+    """The star center the pools recorded. Pools that disagree (a write that reached only some of them)
+    are reconciled on one, then written to all: an eligible one before others; among those the preferred
+    center, then the one more pools recorded, then the lowest uuid."""
+    eligible = {ep.host_uuid for ep in endpoints if ep.eligible}
+    ranked = sorted(set(recorded), key=lambda c: (c not in eligible, c != preferred, -recorded.count(c), c))
+    return ranked[0] if ranked else None
 
 
 def _hosts(pool: str, records: PoolRecords) -> list[Host]:
@@ -243,7 +254,8 @@ def _managed_objects(pool: str, records: PoolRecords) -> tuple[list[TunnelRecord
     """The tunnels, access PIFs and network objects of this pool's managed networks."""
     pifs, hosts, networks = records.get("pif", {}), records.get("host", {}), records.get("network", {})
     ids = {ref: _canonical_id(net.get("other_config", {})) for ref, net in networks.items()}
-    objects = [NetworkObject(pool, ref, net_id) for ref, net_id in ids.items() if net_id is not None]
+    objects = [NetworkObject(pool, ref, net_id, networks[ref].get("other_config", {}).get(KEY_PREFIX + "center") or None)
+               for ref, net_id in ids.items() if net_id is not None]
     tunnels, access_pifs = [], []
     for ref, pif in pifs.items():
         net_id = ids.get(pif.get("network", NULL_REF))

@@ -72,16 +72,19 @@ def pif_plugs(world: World) -> list[PlugPif]:
 
 
 def center_records(world: World) -> list[RecordCenter]:
-    """A star whose elected center differs from the one recorded in XAPI."""
+    """A star whose elected center differs from the one recorded on any of its pools' network objects
+    (pools that disagree are brought to the same center)."""
     if not world.complete:
         return []
     records = []
     for network in world.inventory.networks:
         center = world.desired.centers.get(network.id)
-        if network.topology != "star" or center is None or center == network.center:
+        if network.topology != "star" or center is None:
             continue
-        targets = tuple((o.pool, o.ref) for o in world.inventory.network_objects if o.network_id == network.id)
-        records.append(RecordCenter(network.id, network.name, center, network.center, targets))
+        targets = tuple((o.pool, o.ref) for o in world.inventory.network_objects
+                        if o.network_id == network.id and o.center != center)
+        if targets:
+            records.append(RecordCenter(network.id, network.name, center, network.center, targets))
     return records
 
 

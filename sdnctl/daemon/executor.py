@@ -13,12 +13,13 @@ from sdnctl.errors import XapiError
 log = logging.getLogger(__name__)
 
 PoolCall = Callable[..., Awaitable[Any]]   # (pool, "Class.method", *args)
+CENTER_WRITE_TRIES = 3
 
 
 def _key(action: Action) -> tuple:
     """What makes two actions the same write: one in flight per object (per center for RecordCenter)."""
     if isinstance(action, RecordCenter):
-        return ("center", action.network_id, action.center)
+        return ("center", action.network_id)   # one writer per network: a newer center waits for the next refresh
     if isinstance(action, SyncCertificates):
         return ("certificate_sync", action.pool)
     return (type(action).__name__, action.pool, action.ref)
@@ -65,12 +66,28 @@ class ActionExecutor:
         elif isinstance(action, RecordCenter):
             for pool, ref in action.targets:
                 try:
-                    await self._call(pool, "network.remove_from_other_config", ref, CENTER_KEY)
-                    await self._call(pool, "network.add_to_other_config", ref, CENTER_KEY, action.center)
+                    await self._record_center(pool, ref, action.center)
                 except XapiError as exc:
-                    log.warning("network %s: could not record the center: %s", action.network_name, exc)
+                    log.warning("network %s: could not record the center in pool %s: %s", action.network_name,
+                                pool, exc)
         elif isinstance(action, SyncCertificates):
             try:
                 await self._call(action.pool, "pool.certificate_sync")
             except XapiError as exc:
                 log.warning("%s", exc)
+
+    async def _record_center(self, pool: str, ref: str, center: str) -> None:
+        """Replace one key only (never the whole other_config, which others write too). XAPI has no
+        compare-and-set: a writer that adds the key between our remove and add makes ours fail with
+        MAP_DUPLICATE_KEY; then we remove and add again, a bounded number of times, and check the result."""
+        for _ in range(CENTER_WRITE_TRIES):
+            await self._call(pool, "network.remove_from_other_config", ref, CENTER_KEY)
+            try:
+                await self._call(pool, "network.add_to_other_config", ref, CENTER_KEY, center)
+            except XapiError as exc:
+                if exc.code != "MAP_DUPLICATE_KEY":
+                    raise
+                continue
+            return
+        raise XapiError(f"{CENTER_KEY} kept being written by someone else ({CENTER_WRITE_TRIES} tries); "
+                        "is a second controller managing this pool?", code="MAP_DUPLICATE_KEY")

@@ -142,6 +142,35 @@ def test_a_new_star_center_is_recorded_in_every_pool_object_and_a_recorded_one_i
     assert center_records(world(pool(H1, H2, topology="mesh"))) == []
 
 
+def _two_pools(center_a: str | None, center_b: str | None, *, live_b: bool = True, preferred=None) -> dict:
+    """One star over two pools (H1, H2 in pool-a; H3 in pool-b), each object with its own recorded center."""
+    records = {}
+    for name, hosts, center, live in (("pool-a", (H1, H2), center_a, True), ("pool-b", (H3,), center_b, live_b)):
+        b = PoolBuilder(name)
+        net = b.network(config(center=center, preferred_center=preferred), bridge="xapi1")
+        for uuid in hosts:
+            b.join(net, b.host(uuid, live=live))
+        records[name] = b.records
+    return records
+
+
+@pytest.mark.parametrize(("center_a", "center_b", "live_b", "preferred", "center", "targets"), [
+    (H1, H3, True, None, H1, ["pool-b"]),
+    (H3, H1, True, None, H1, ["pool-a"]),
+    (H2, H3, False, None, H2, ["pool-b"]),
+    (H2, H1, True, H2, H2, ["pool-b"]),
+    (H2, H2, True, None, H2, []),
+    (None, H2, True, None, H2, ["pool-a"]),
+], ids=["lowest-eligible-wins", "either-pool", "the-dead-ones-record-loses", "the-preferred-one-wins", "agreed",
+        "one-pool-unrecorded"])
+def test_pools_that_disagree_on_the_center_are_brought_to_one(center_a, center_b, live_b, preferred, center, targets):
+    w = world(_two_pools(center_a, center_b, live_b=live_b, preferred=preferred))
+    assert w.desired.centers[NET] == center
+    records = center_records(w)
+    assert [pool for r in records for pool, _ in r.targets] == targets
+    assert all(r.center == center for r in records)
+
+
 @pytest.mark.parametrize(("before", "now", "trusted", "expected"), [
     ({"p": {H1}}, {"p": {H1, H2}}, {"p"}, ["p"]),
     ({"p": {H1, H2}}, {"p": {H1}}, {"p"}, []),
