@@ -78,6 +78,7 @@ class Config:
     bfd_min_rx_ms: int = 300        # OVS declares a tunnel down after 3 missed intervals: ~0.9 s
     bfd_min_tx_ms: int = 300
     dead_center_hold: float = 5.0   # seconds a star's center must look BFD-dead without a break before failover
+    preferred_center_hold: float = 60.0   # seconds a preferred center must be eligible before it takes the role back
     override_certs: bool = False
     resync_interval: float = 300.0
     ovsdb_port: int = 6640
@@ -200,6 +201,7 @@ _EXAMPLES = {
     "bfd_min_rx_ms": "bfd_min_rx_ms = 300",
     "bfd_min_tx_ms": "bfd_min_tx_ms = 300",
     "dead_center_hold": "dead_center_hold = 5",
+    "preferred_center_hold": "preferred_center_hold = 60",
     "listen": 'listen = "127.0.0.1:9108"',
     "host": 'host = "mqtt.example.net"',
     "port": "port = 1883",
@@ -391,7 +393,8 @@ _TOP: dict[str, _Reader] = {
 _TOP_TABLES = ("defaults", "metrics", "mqtt", "pool")
 _DEFAULTS: dict[str, _Reader] = {"topology": _choice(TOPOLOGIES), "encapsulation": _choice(ENCAPSULATIONS),
                                  "fail_mode": _choice(FAIL_MODES), "bfd": _boolean, "bfd_min_rx_ms": _milliseconds,
-                                 "bfd_min_tx_ms": _milliseconds, "dead_center_hold": _hold}
+                                 "bfd_min_tx_ms": _milliseconds, "dead_center_hold": _hold,
+                                 "preferred_center_hold": _hold}
 _METRICS: dict[str, _Reader] = {"listen": _listen}
 _MQTT: dict[str, _Reader] = {
     "host": _string,

@@ -28,7 +28,9 @@ def register(subparsers) -> None:
     create.add_argument("--topology", choices=["star", "mesh"],
                         help="star: every host tunnels to one center (XO-compatible); mesh: every pair "
                              "(default: the config's [defaults] topology, star unless set)")
-    create.add_argument("--preferred-center", help="host name or uuid to be the star's center while eligible")
+    create.add_argument("--preferred-center",
+                        help="host name or uuid to be the star's center: elected when eligible, and back in the role "
+                             "once it has been eligible for preferred_center_hold seconds (default 60) after a failover")
     create.add_argument("--vni", type=int, help="the tunnel key; default: the lowest unused")
     create.add_argument("--mtu", default="auto",
                         help="inner MTU in bytes, or 'auto': transport MTU minus the encapsulation's overhead "

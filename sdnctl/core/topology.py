@@ -28,16 +28,18 @@ class DesiredState:
 
 # --- private networks -> tunnels -----------------------------------------------------------
 
-def elect_center(network: PrivateNetwork, avoid: frozenset[str] = frozenset()) -> str | None:
+def elect_center(network: PrivateNetwork, avoid: frozenset[str] = frozenset(), reclaim: bool = False) -> str | None:
     """The star's center: the current one while it stays eligible, else the preferred, else the lowest uuid.
 
-    The center is sticky on purpose: moving it back when the preferred host returns would
-    rebuild every tunnel of the network for no gain in reachability. Hosts in `avoid` (dead by
-    BFD though XAPI calls them live: core.health.watch_centers) are skipped while another is eligible.
+    The current center is kept while it is eligible: a move rebuilds every tunnel of the network.
+    The one exception is `reclaim`: the preferred center has been eligible, without a break, for
+    `preferred_center_hold` seconds (`preferred_waits`), and takes the role back. Hosts in `avoid`
+    (dead by BFD though XAPI calls them live: core.health.watch_centers) are skipped while another is eligible.
     """
     eligible = sorted(ep.host_uuid for ep in network.endpoints if ep.eligible)
     eligible = [host for host in eligible if host not in avoid] or eligible
-    for candidate in (network.center, network.preferred_center):
+    order = (network.preferred_center, network.center) if reclaim else (network.center, network.preferred_center)
+    for candidate in order:
         if candidate in eligible:
             return candidate
     return eligible[0] if eligible else None
@@ -63,7 +65,8 @@ def bfd_settings(enabled: bool, min_rx_ms: int, min_tx_ms: int) -> tuple[tuple[s
 
 def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = None, *,
                     bfd: tuple[tuple[str, str], ...] = (),
-                    avoid: Mapping[str, frozenset[str]] | None = None) -> DesiredState:
+                    avoid: Mapping[str, frozenset[str]] | None = None,
+                    reclaim: frozenset[str] = frozenset()) -> DesiredState:
     """Every tunnel port each host should carry, given the pools as they are now.
 
     `psks` holds the IPsec pre-shared key of each encrypted network, by private-network uuid;
@@ -83,7 +86,8 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
         if network.error or network.creating or (network.encrypted and not psks.get(network.id)):
             frozen.add(network.id)
             continue
-        center = elect_center(network, avoid.get(network.id, frozenset())) if network.topology == "star" else None
+        center = (elect_center(network, avoid.get(network.id, frozenset()), network.id in reclaim)
+                  if network.topology == "star" else None)
         centers[network.id] = center
         if network.topology == "mesh":
             # Three or more hosts joined pairwise form loops; NORMAL would flood a broadcast around
@@ -103,6 +107,24 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
                         frozen_networks=frozenset(frozen), rstp_bridges={h: frozenset(b) for h, b in rstp.items()},
                         avoided={n: hosts for n, hosts in avoid.items() if hosts})
 
+
+
+def preferred_waits(networks: Iterable[PrivateNetwork], centers: Mapping[str, str | None],
+                    avoided: Mapping[str, frozenset[str]], since: Mapping[str, float], now: float) -> dict[str, float]:
+    """Star networks whose preferred center is eligible but not the center, with since when (kept from
+    `since`, else `now`). A network drops out, and starts over later, as soon as that stops being true."""
+    waits = {}
+    for network in networks:
+        preferred = network.preferred_center
+        eligible = {ep.host_uuid for ep in network.endpoints if ep.eligible} - avoided.get(network.id, frozenset())
+        if network.topology == "star" and preferred in eligible and centers.get(network.id) not in (None, preferred):
+            waits[network.id] = since.get(network.id, now)
+    return waits
+
+
+def reclaims(waits: Mapping[str, float], now: float, hold: float) -> frozenset[str]:
+    """The networks whose preferred center has waited `hold` seconds: it takes the role back."""
+    return frozenset(network for network, start in waits.items() if now - start >= hold)
 
 # --- desired vs observed -------------------------------------------------------------------
 

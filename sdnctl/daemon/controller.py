@@ -23,8 +23,9 @@ from sdnctl.core.hostplan import World
 from sdnctl.core.inventory import Host
 from sdnctl.core.model import PortPlan
 from sdnctl.core.status import ClientCertificate, Facts, PoolView, status_document
-from sdnctl.core.writeback import center_records, certificate_syncs, pif_plugs
+from sdnctl.core.writeback import center_records, pif_plugs
 from sdnctl.daemon.agent import Links
+from sdnctl.daemon.centers import PreferredCenters
 from sdnctl.daemon.executor import ActionExecutor
 from sdnctl.daemon.files import watch_files
 from sdnctl.daemon.health import HealthMonitor
@@ -70,9 +71,9 @@ class Controller:
                                          events=self.events)
         self.health = HealthMonitor(lambda: self.world, lambda: self.hosts, hold=config.dead_center_hold,
                                     on_dead=self._wake, event=self._event)
+        self.preferred = PreferredCenters(config.preferred_center_hold, on_due=self._wake)
         self._recompute = asyncio.Event()
         self._wake_all = True     # the next refresh wakes every agent even if the World is unchanged
-        self._pool_hosts: dict[str, frozenset[str]] = {}
 
     # --- life cycle ---------------------------------------------------------------------
     async def run(self) -> None:
@@ -96,6 +97,7 @@ class Controller:
                                      certificate_rotated=self.hosts.reconnect_all), name="files")
         self.tasks.spawn(self.publisher.run(), name="status")
         self.tasks.spawn(self.health.run(), name="health")
+        self.tasks.spawn(self.preferred.run(), name="preferred-centers")
         if self.events is not None:
             self.tasks.spawn(self.events.run(), name="mqtt")
         try:
@@ -125,9 +127,10 @@ class Controller:
         self._wake_all = False
         self.trust.ensure_all(self.watchers)
         world = build_world(self.watchers.values(), self.psks, self.config, create_keys=True,
-                            avoid=self.health.watch.avoid())
+                            avoid=self.health.watch.avoid(), reclaim=self.preferred.reclaim())
         changed, self.world = world != self.world, world
-        self._sync_certificates()
+        self.preferred.update(world)
+        self.trust.sync_certificates(self.watchers, world.inventory, self.executor)
         await self.hosts.ensure(self.world.inventory, [p for p in self.watchers if self.trust.usable(p)])
         for record in center_records(self.world):
             if self.executor.submit(record):
@@ -140,15 +143,6 @@ class Controller:
         if changed or wake_all:
             self.hosts.wake()
         self.publisher.due = True
-
-    def _sync_certificates(self) -> None:
-        """A host that joins a trusted pool gets the pool's CA certificates (certificate_sync)."""
-        synced = {name for name, watcher in self.watchers.items() if watcher.synced}
-        current = {pool: hosts for pool, hosts in self.world.inventory.pool_hosts().items() if pool in synced}
-        for action in certificate_syncs(self._pool_hosts, current, self.trust.trusted_pools()):
-            log.info("pool %s: host(s) joined; syncing certificates", action.pool)
-            self.executor.submit(action)
-        self._pool_hosts |= current
 
     # --- callbacks ----------------------------------------------------------------------
     def _wake(self, *, every_agent: bool = False) -> None:

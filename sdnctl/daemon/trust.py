@@ -12,6 +12,9 @@ from collections.abc import Callable
 
 from sdnctl import certs
 from sdnctl.config import Config
+from sdnctl.core.inventory import Inventory
+from sdnctl.core.writeback import certificate_syncs
+from sdnctl.daemon.executor import ActionExecutor
 from sdnctl.daemon.tasks import Tasks
 from sdnctl.errors import XapiError
 from sdnctl.xapi.trust import PoolTrust, ensure_controller_introduced, ensure_trust
@@ -35,6 +38,7 @@ class PoolTrustManager:
         self.trust: dict[str, PoolTrust] = {}
         self.errors: dict[str, str] = {}
         self._checked: dict[str, int] = {}   # pool -> the watcher resync its trust was last confirmed in
+        self._pool_hosts: dict[str, frozenset[str]] = {}   # pool -> its hosts at the last refresh (joins)
 
     def usable(self, pool: str) -> bool:
         trust = self.trust.get(pool)
@@ -82,6 +86,16 @@ class PoolTrustManager:
         else:
             self.errors[watcher.name] = trust.message or trust.state
             asyncio.get_running_loop().call_later(TRUST_RETRY, self._recheck)
+
+    def sync_certificates(self, watchers: dict[str, PoolWatcher], inventory: Inventory,
+                          executor: ActionExecutor) -> None:
+        """A host that joins a trusted pool gets the pool's CA certificates (pool.certificate_sync)."""
+        synced = {name for name, watcher in watchers.items() if watcher.synced}
+        current = {pool: hosts for pool, hosts in inventory.pool_hosts().items() if pool in synced}
+        for action in certificate_syncs(self._pool_hosts, current, self.trusted_pools()):
+            log.info("pool %s: host(s) joined; syncing certificates", action.pool)
+            executor.submit(action)
+        self._pool_hosts |= current
 
     def view(self) -> dict[str, dict]:
         """Per pool: state, our and their CA fingerprints, and the message (for status)."""

@@ -36,13 +36,15 @@ def read_psks(inventory: Inventory, store: PskStore, *, create: bool) -> dict[st
 
 
 def build_world(watchers: Iterable[PoolWatcher], store: PskStore, config: Config, *, create_keys: bool,
-                avoid: Mapping[str, frozenset[str]] | None = None) -> World:
+                avoid: Mapping[str, frozenset[str]] | None = None, reclaim: frozenset[str] = frozenset()) -> World:
     """The desired picture of every pool as mirrored now, with the config's defaults (topology, fail_mode, BFD).
 
-    `avoid`: hosts per network that must not be its star's center (dead by BFD, daemon.health)."""
+    `avoid`: hosts per network that must not be its star's center (dead by BFD, daemon.health);
+    `reclaim`: networks whose preferred center takes the role back now (daemon.centers)."""
     pools = list(watchers)
     inventory = build_inventory({w.name: w.records for w in pools if w.records}, config.topology)
     desired = desired_tunnels(inventory.snapshot, read_psks(inventory, store, create=create_keys),
-                              bfd=bfd_settings(config.bfd, config.bfd_min_rx_ms, config.bfd_min_tx_ms), avoid=avoid)
+                              bfd=bfd_settings(config.bfd, config.bfd_min_rx_ms, config.bfd_min_tx_ms), avoid=avoid,
+                              reclaim=reclaim)
     return World(inventory=inventory, desired=desired, complete=all(w.resyncs for w in pools),
                  fail_mode=config.fail_mode, network_fail_modes=inventory.fail_modes)

@@ -43,3 +43,28 @@ def test_pools_that_disagree_on_the_center_are_reconciled_without_moving_it(make
     after = daemon.status()["hosts"]
     assert {u: h["ports_added"] for u, h in after.items()} == {u: h["ports_added"] for u, h in before.items()}
     assert sum(h["ports_deleted"] for h in after.values()) == 0
+
+
+def test_a_recovered_preferred_center_takes_the_role_back_after_the_hold(make_lab, make_daemon):
+    lab = make_lab(pools=1, hosts=3)
+    text = lab.config_path.read_text()
+    lab.config_path.write_text(text.replace("[defaults]", "[defaults]\npreferred_center_hold = 3", 1))
+    daemon = make_daemon(lab)
+    run_cli("network", "create", "--name", "net1", "--pool", "pool1", "--pif-device", "eth0",
+            "--preferred-center", "p1h2", config=lab.config_path)
+
+    def center() -> str | None:
+        return next((n["center_name"] for n in daemon.status().get("networks", []) if n["name"] == "net1"), None)
+
+    wait_for(lambda: center() == "p1h2", what="the preferred center elected")
+    lab.host_crash("p1h2")
+    other = wait_for(lambda: center() not in (None, "p1h2") and center(), what="a failover")
+    lab.host_recover("p1h2")
+    wait_for(lambda: any(e["name"] == "p1h2" and e["eligible"] for n in daemon.status()["networks"]
+                         for e in n["hosts"]), what="p1h2 eligible again")
+    assert center() == other            # not yet: the hold has not passed
+    wait_for(lambda: center() == "p1h2", timeout=15, what="the preferred center back after the hold")
+    wait_for(lambda: centers(lab, pools=("pool1",)) == {"pool1": uuid_of(lab, "p1h2")}, what="recorded in XAPI")
+    spokes = ["p1h1", "p1h3"]
+    wait_for(lambda: all(len(tunnel_ports(lab, h)) == 1 for h in spokes) and len(tunnel_ports(lab, "p1h2")) == 2,
+             what="the star around p1h2 again")

@@ -15,7 +15,7 @@ from sdnctl.core.model import (
     MAX_KEY, ClusterSnapshot, Endpoint, ObservedPort, PortPlan, PrivateNetwork, TunnelSpec, tunnel_port_name,
 )
 from sdnctl.core.inventory import private_networks
-from sdnctl.core.topology import DesiredState, desired_tunnels, elect_center, plan_ports
+from sdnctl.core.topology import DesiredState, desired_tunnels, elect_center, plan_ports, preferred_waits, reclaims
 
 NULL_REF = "OpaqueRef:NULL"
 
@@ -657,3 +657,38 @@ def test_a_network_still_being_created_gets_no_tunnels_and_no_center():
 @pytest.mark.parametrize("prefix", [SDN, XO], ids=["sdnctl-made", "xo-made"])
 def test_a_network_let_go_is_not_a_private_network_of_sdnctl(prefix):
     assert private_networks(one_pool(config(prefix) | {SDN + "managed": "false"})).networks == ()
+
+
+# --- the preferred center's word -----------------------------------------------------------------
+
+def _star(center: str | None, preferred: str | None, eligible=(H1, H2, H3)) -> PrivateNetwork:
+    return PrivateNetwork(id=NET, name="n", encapsulation="gre", vni=1, topology="star", center=center,
+                          preferred_center=preferred,
+                          endpoints=tuple(Endpoint(h, "pool-a", "xapi1", "10.0.0.1", h in eligible) for h in (H1, H2, H3)))
+
+
+def test_the_current_center_is_kept_until_the_preferred_one_reclaims_the_role():
+    network = _star(center=H1, preferred=H2)
+    assert elect_center(network) == H1
+    assert elect_center(network, reclaim=True) == H2
+    assert elect_center(_star(center=H1, preferred=H2, eligible=(H1, H3)), reclaim=True) == H1
+
+
+@pytest.mark.parametrize(("network", "since", "now", "waits"), [
+    (_star(H1, H2), {}, 10.0, {NET: 10.0}),
+    (_star(H1, H2), {NET: 3.0}, 10.0, {NET: 3.0}),
+    (_star(H1, H2, eligible=(H1, H3)), {NET: 3.0}, 10.0, {}),
+    (_star(H2, H2), {NET: 3.0}, 10.0, {}),
+    (_star(H1, None), {}, 10.0, {}),
+    (replace(_star(H1, H2), topology="mesh"), {}, 10.0, {}),
+], ids=["starts-waiting", "keeps-its-start", "ineligible-starts-over", "is-the-center", "none-preferred", "mesh"])
+def test_a_preferred_center_waits_only_while_eligible_and_not_the_center(network, since, now, waits):
+    centers = {NET: network.center} if network.topology == "star" else {}
+    assert preferred_waits([network], centers, {}, since, now) == waits
+
+
+def test_a_preferred_center_dead_by_bfd_does_not_wait_and_the_hold_decides():
+    network = _star(H1, H2)
+    assert preferred_waits([network], {NET: H1}, {NET: frozenset({H2})}, {}, 0.0) == {}
+    assert reclaims({NET: 0.0}, 59.9, 60.0) == frozenset()
+    assert reclaims({NET: 0.0}, 60.0, 60.0) == {NET}
