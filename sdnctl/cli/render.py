@@ -278,6 +278,7 @@ def _host_plan_lines(host: HostReport, names: Mapping[str, str]) -> list[str]:
               for b, t in ports.set_controllers]
     lines += [f"- controller {b}: {controllers.get(b, '-')}" for b in ports.remove_controllers]
     lines += [f"~ rstp {b}: off -> on" for b in ports.enable_rstp]
+    lines += [f"~ rstp {b}: on -> off (split horizon instead)" for b in ports.disable_rstp]
     for bridge, flows in sorted(host.flows.items()):
         lines += [f"+ flow {bridge} {_flow_text(f)}" for f in flows.add]
         lines += [f"- flow {bridge} {_flow_text(f)}" for f in flows.delete]
@@ -322,7 +323,7 @@ def _host_plan_json(host: HostReport) -> dict:
                   "delete": [{"name": p.name, "bridge": p.bridge, "network": p.network_id} for p in ports.delete]},
         "controllers": {"set": [{"bridge": b, "old": controllers.get(b), "new": t} for b, t in ports.set_controllers],
                         "remove": [{"bridge": b, "old": controllers.get(b)} for b in ports.remove_controllers]},
-        "rstp": {"enable": list(ports.enable_rstp)},
+        "rstp": {"enable": list(ports.enable_rstp), "disable": list(ports.disable_rstp)},
         "flows": {b: {"add": [_flow_json(f) for f in p.add], "delete": [_flow_json(f) for f in p.delete]}
                   for b, p in sorted(host.flows.items())},
         "flow_errors": dict(host.flow_errors),

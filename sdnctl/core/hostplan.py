@@ -7,10 +7,10 @@ picture may touch, which bridges get sdnctl's OpenFlow controller, and the flows
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sdnctl.core.features import supported_plan, supported_tunnels
+from sdnctl.core.features import PROTECTED, supported_plan, supported_tunnels
 from sdnctl.core.flows import desired_flows, infrastructure_ofports
 from sdnctl.core.inventory import Inventory
 from sdnctl.core.model import FAIL_MODES, IPSEC_EGRESS_MARK, IPSEC_SKB_MARK, KEY_PREFIX, BridgePort, FlowSpec, ObservedPort, PortPlan, VifPort
@@ -126,6 +126,14 @@ def bridge_fail_modes(bridges: frozenset[str], world: World,
     return modes, tuple(errors)
 
 
+def _loop_breaking(mesh: frozenset[str], observed: ObservedHost) -> dict[str, Iterable[str]]:
+    """plan_ports' RSTP arguments: mesh bridges have split horizon (protected tunnels) and RSTP off;
+    a switch without Port.protected runs RSTP on them instead."""
+    if PROTECTED in observed.missing_columns:
+        return {"rstp": mesh, "observed_rstp": observed.rstp_bridges}
+    return {"no_rstp": mesh, "observed_rstp": observed.rstp_bridges}
+
+
 def ipsec_mark(host_uuid: str, world: World, observed: ObservedHost) -> tuple[str | None, tuple[str, ...]]:
     """(the PortPlan's `ipsec_mark`, notes): set while the host carries an encrypted tunnel, so
     ovs-monitor-ipsec drops its tunnel packets that no SA covers; removed after, if sdnctl set it.
@@ -157,7 +165,7 @@ def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_
     fail_modes, fail_mode_errors = bridge_fail_modes(controlled, world, observed)
     ports = plan_ports(desired, observed.ports, bridges=observed.bridges, frozen_networks=frozen,
                        controllers=targets, observed_controllers=observed.controllers,
-                       rstp=world.desired.rstp_bridges.get(host_uuid, ()), observed_rstp=observed.rstp_bridges,
+                       **_loop_breaking(world.desired.mesh_bridges.get(host_uuid, frozenset()), observed),
                        fail_modes=fail_modes, observed_fail_modes=observed.fail_modes)
     mark, mark_notes = ipsec_mark(host_uuid, world, observed)
     ports, notes = supported_plan(dataclasses.replace(ports, ipsec_mark=mark), observed.schema_version,

@@ -81,6 +81,7 @@ class TunnelSpec:
     local_ip: str | None = None
     psk: str | None = field(default=None, repr=False)  # IPsec pre-shared key: never printed
     bfd: tuple[tuple[str, str], ...] = ()   # Interface.bfd, sorted (enable, min_rx, min_tx); () = BFD off
+    protected: bool = False                 # Port.protected: split horizon, set on every tunnel of a mesh
 
     @property
     def options(self) -> dict[str, str]:
@@ -109,6 +110,7 @@ class ObservedPort:
     bfd_status: tuple[tuple[str, str], ...] = ()   # Interface.bfd_status: state, forwarding, remote_state, flap_count...
     carrier: str | None = None                     # Interface.status:tunnel_egress_iface_carrier ("up" | "down")
     link_state: str | None = None                  # Interface.link_state ("up" | "down")
+    protected: bool = False                        # Port.protected
 
 
 @dataclass(frozen=True)
@@ -122,13 +124,14 @@ class PortPlan:
     set_controllers: tuple[tuple[str, str], ...] = ()
     remove_controllers: tuple[str, ...] = ()
     enable_rstp: tuple[str, ...] = ()
+    disable_rstp: tuple[str, ...] = ()    # mesh bridges that have split horizon instead
     set_fail_modes: tuple[tuple[str, str], ...] = ()   # (bridge, "secure" | "standalone")
     ipsec_mark: str | None = None   # ipsec_skb_mark to set (IPSEC_SKB_MARK), "" to remove sdnctl's, None: leave
 
     @property
     def empty(self) -> bool:
         return not (self.add or self.delete or self.modify or self.set_controllers or self.remove_controllers
-                    or self.enable_rstp or self.set_fail_modes or self.ipsec_mark is not None)
+                    or self.enable_rstp or self.disable_rstp or self.set_fail_modes or self.ipsec_mark is not None)
 
 
 @dataclass(frozen=True)

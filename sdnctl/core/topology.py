@@ -22,7 +22,7 @@ class DesiredState:
     tunnels: Mapping[str, frozenset[TunnelSpec]]
     centers: Mapping[str, str | None]
     frozen_networks: frozenset[str]
-    rstp_bridges: Mapping[str, frozenset[str]] = field(default_factory=dict)  # host -> bridges needing RSTP
+    mesh_bridges: Mapping[str, frozenset[str]] = field(default_factory=dict)  # host -> its mesh bridges (loops)
     avoided: Mapping[str, frozenset[str]] = field(default_factory=dict)  # network -> hosts dead by BFD (no center)
 
 
@@ -78,7 +78,7 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
     avoid = avoid or {}
     tunnels: dict[str, set[TunnelSpec]] = defaultdict(set)
     centers: dict[str, str | None] = {}
-    rstp: dict[str, set[str]] = defaultdict(set)
+    mesh: dict[str, set[str]] = defaultdict(set)
     frozen = set()
     for network in snapshot.networks:
         for ep in network.endpoints:
@@ -91,9 +91,12 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
         centers[network.id] = center
         if network.topology == "mesh":
             # Three or more hosts joined pairwise form loops; NORMAL would flood a broadcast around
-            # them for ever. RSTP blocks the redundant tunnels and unblocks one when a path fails.
+            # them for ever. Split horizon breaks them: every tunnel of a mesh is a protected port,
+            # and NORMAL never forwards from one protected port to another, so a frame that came
+            # in on a tunnel never leaves on another (each host reaches every other directly).
+            # Switches without Port.protected (OVS < 2.11) run RSTP on these bridges instead.
             for ep in network.endpoints:
-                rstp[ep.host_uuid].add(ep.bridge)
+                mesh[ep.host_uuid].add(ep.bridge)
         for local, remote in _pairs(network, center):
             tunnels[local.host_uuid].add(TunnelSpec(
                 name=tunnel_port_name(network.id, remote.host_uuid), bridge=local.bridge,
@@ -101,10 +104,10 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
                 # An eligible endpoint has a transport IP (see _endpoints); the type cannot say so.
                 remote_ip=cast(str, remote.transport_ip), key=network.vni,
                 local_ip=local.transport_ip if local.multi_homed else None,
-                psk=psks.get(network.id) if network.encrypted else None, bfd=bfd,
+                psk=psks.get(network.id) if network.encrypted else None, protected=network.topology == "mesh", bfd=bfd,
             ))
     return DesiredState(tunnels={h: frozenset(t) for h, t in tunnels.items()}, centers=centers,
-                        frozen_networks=frozenset(frozen), rstp_bridges={h: frozenset(b) for h, b in rstp.items()},
+                        frozen_networks=frozenset(frozen), mesh_bridges={h: frozenset(b) for h, b in mesh.items()},
                         avoided={n: hosts for n, hosts in avoid.items() if hosts})
 
 
@@ -129,15 +132,15 @@ def reclaims(waits: Mapping[str, float], now: float, hold: float) -> frozenset[s
 # --- desired vs observed -------------------------------------------------------------------
 
 def _matches(spec: TunnelSpec, port: ObservedPort) -> bool:
-    return (spec.bridge, spec.type, spec.network_id, spec.remote_host, spec.options, spec.bfd) == (
-        port.bridge, port.type, port.network_id, port.remote_host, dict(port.options), port.bfd)
+    return (spec.bridge, spec.type, spec.network_id, spec.remote_host, spec.options, spec.bfd, spec.protected) == (
+        port.bridge, port.type, port.network_id, port.remote_host, dict(port.options), port.bfd, port.protected)
 
 
 def plan_ports(desired: Iterable[TunnelSpec], observed: Iterable[ObservedPort], *,
                bridges: Iterable[str], frozen_networks: Iterable[str] = (),
                controllers: Mapping[str, str] | None = None,
                observed_controllers: Mapping[str, str] | None = None,
-               rstp: Iterable[str] = (), observed_rstp: Iterable[str] = (),
+               rstp: Iterable[str] = (), observed_rstp: Iterable[str] = (), no_rstp: Iterable[str] = (),
                fail_modes: Mapping[str, str] | None = None,
                observed_fail_modes: Mapping[str, str] | None = None) -> PortPlan:
     """The smallest change that makes a host's sdnctl-owned ports equal `desired`.
@@ -147,7 +150,8 @@ def plan_ports(desired: Iterable[TunnelSpec], observed: Iterable[ObservedPort], 
     `controllers` (bridge -> target) is what sdnctl's controller rows should be, compared with
     `observed_controllers`; None leaves controller rows alone. `fail_modes` (bridge -> "secure" |
     "standalone") is what each controlled bridge's fail_mode should be, compared with
-    `observed_fail_modes` (an unset fail_mode is "", which OVS treats as standalone).
+    `observed_fail_modes` (an unset fail_mode is "", which OVS treats as standalone). `rstp` are
+    the bridges that need RSTP on, `no_rstp` those that must have it off (split horizon instead).
     """
     desired = list(desired)
     present = set(bridges)
@@ -174,12 +178,13 @@ def plan_ports(desired: Iterable[TunnelSpec], observed: Iterable[ObservedPort], 
         set_controllers = [(b, t) for b, t in sorted(controllers.items()) if b in present and have.get(b) != t]
         remove_controllers = sorted(b for b in have if b not in controllers and b in present)
     enable_rstp = tuple(sorted(set(rstp) & present - set(observed_rstp)))
+    disable_rstp = tuple(sorted(set(no_rstp) & present & set(observed_rstp)))
     seen_modes = observed_fail_modes or {}
     set_fail_modes = tuple(sorted((b, mode) for b, mode in (fail_modes or {}).items()
                                   if b in present and seen_modes.get(b, "") != mode))
     return PortPlan(add=tuple(add), delete=tuple(delete), modify=tuple(modify),
                     set_controllers=tuple(set_controllers), remove_controllers=tuple(remove_controllers),
-                    enable_rstp=enable_rstp, set_fail_modes=set_fail_modes)
+                    enable_rstp=enable_rstp, disable_rstp=disable_rstp, set_fail_modes=set_fail_modes)
 
 
 # --- OpenFlow controller listeners ----------------------------------------------------------

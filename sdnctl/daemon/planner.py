@@ -49,7 +49,7 @@ class HostReport:
     def changes(self) -> int:
         ports = self.ports or PortPlan()
         return (len(ports.add) + len(ports.delete) + len(ports.modify) + len(ports.set_controllers)
-                + len(ports.remove_controllers) + len(ports.enable_rstp) + len(self.xapi)
+                + len(ports.remove_controllers) + len(ports.enable_rstp) + len(ports.disable_rstp) + len(self.xapi)
                 + sum(len(f.add) + len(f.delete) for f in self.flows.values()))
 
 

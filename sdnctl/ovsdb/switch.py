@@ -27,7 +27,7 @@ import ovs.timeval
 
 from sdnctl import retry
 from sdnctl.errors import OvsdbError
-from sdnctl.core.features import BFD, OPTIONAL_COLUMNS, RSTP
+from sdnctl.core.features import BFD, OPTIONAL_COLUMNS, PROTECTED, RSTP
 from sdnctl.core.model import (
     OWNER_CONTROLLER, OWNER_IPSEC_MARK, OWNER_NETWORK, OWNER_REMOTE, BridgePort, ObservedPort, PortPlan, TunnelSpec, VifPort,
 )
@@ -41,7 +41,7 @@ SCHEMA_UNSUPPORTED = "SCHEMA_UNSUPPORTED"   # OvsdbError.code: the host's schema
 TABLES = {  # every column sdnctl reads or writes
     "Open_vSwitch": ["bridges", "other_config", "external_ids"],
     "Bridge": ["name", "ports", "external_ids", "controller", "fail_mode", "protocols", "rstp_enable", "datapath_id"],
-    "Port": ["name", "interfaces", "external_ids"],
+    "Port": ["name", "interfaces", "external_ids", "protected"],
     "Interface": ["name", "type", "options", "external_ids", "ofport", "error", "status", "bfd", "bfd_status",
                   "link_state"],
     "Controller": ["target", "external_ids", "is_connected"],
@@ -332,6 +332,7 @@ class HostSwitch:
                 bfd_status=tuple(sorted(getattr(iface, "bfd_status", {}).items())),
                 carrier=iface.status.get("tunnel_egress_iface_carrier"),
                 link_state=link_state[0] if link_state else None,
+                protected=bool(getattr(port, "protected", False)),
             ))
         return observed
 
@@ -342,18 +343,23 @@ class HostSwitch:
         if not self.connected:
             raise OvsdbError(f"{self.host_name}: not connected to OVSDB ({self.status_error() or 'connecting'})",
                              code="NOT_CONNECTED")
-        for column, wanted in ((RSTP, plan.enable_rstp), (BFD, any(s.bfd for s in plan.add + plan.modify))):
+        for column, wanted in ((RSTP, plan.enable_rstp or plan.disable_rstp),
+                               (BFD, any(s.bfd for s in plan.add + plan.modify)),
+                               (PROTECTED, any(s.protected for s in plan.add + plan.modify))):
             if wanted and column in self.missing_columns:
                 raise OvsdbError(f"{self.host_name}: schema {self.schema_version} has no {column}",
                                  code=SCHEMA_UNSUPPORTED)
         txn = ovs.db.idl.Transaction(self.idl)
         bridges = {row.name: row for row in self.idl.tables["Bridge"].rows.values()}
-        _plan_ports(self.idl, txn, bridges, self._port_bridges(), plan, bfd=BFD not in self.missing_columns)
+        _plan_ports(self.idl, txn, bridges, self._port_bridges(), plan, bfd=BFD not in self.missing_columns,
+                    protected=PROTECTED not in self.missing_columns)
         _plan_controllers(self.idl, txn, bridges, plan)
         for name, mode in plan.set_fail_modes:
             bridges[name].fail_mode = [mode]
         for name in plan.enable_rstp:
             bridges[name].rstp_enable = True
+        for name in plan.disable_rstp:
+            bridges[name].rstp_enable = False
         if plan.ipsec_mark is not None:
             _plan_ipsec_mark(self.idl, plan.ipsec_mark)
         status = await self._commit(txn)
@@ -389,7 +395,7 @@ def _owner_ids(spec: TunnelSpec) -> dict[str, str]:
 
 
 def _plan_ports(idl: ovs.db.idl.Idl, txn: ovs.db.idl.Transaction, bridges: dict, port_bridge: dict, plan: PortPlan,
-                *, bfd: bool) -> None:
+                *, bfd: bool, protected: bool) -> None:
     """The plan's tunnel ports into the transaction: deletes, in-place modifies, then adds."""
     ports = {row.name: row for row in idl.tables["Port"].rows.values()}
     for observed in plan.delete:
@@ -403,6 +409,8 @@ def _plan_ports(idl: ovs.db.idl.Idl, txn: ovs.db.idl.Transaction, bridges: dict,
             iface.delete()
         row.delete()
     for spec in plan.modify:
+        if protected:
+            ports[spec.name].protected = spec.protected
         iface = ports[spec.name].interfaces[0]
         iface.type = spec.type
         iface.options = spec.options
@@ -419,6 +427,8 @@ def _plan_ports(idl: ovs.db.idl.Idl, txn: ovs.db.idl.Transaction, bridges: dict,
         port = txn.insert(idl.tables["Port"])
         port.name = spec.name
         port.interfaces = [iface]
+        if protected:
+            port.protected = spec.protected
         port.external_ids = _owner_ids(spec)
         bridges[spec.bridge].addvalue("ports", port.uuid)
 

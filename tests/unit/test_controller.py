@@ -121,11 +121,11 @@ class FakeSwitch:
         for spec in plan.add + plan.modify:
             self.ports[spec.name] = ObservedPort(spec.name, spec.bridge, spec.network_id, spec.remote_host, spec.type,
                                                  tuple(sorted(spec.options.items())), ofport=len(self.ports) + 1,
-                                                 bfd=spec.bfd)
+                                                 bfd=spec.bfd, protected=spec.protected)
         self.controller_rows.update(plan.set_controllers)
         for bridge in plan.remove_controllers:
             self.controller_rows.pop(bridge, None)
-        self.rstp |= set(plan.enable_rstp)
+        self.rstp = self.rstp - set(plan.disable_rstp) | set(plan.enable_rstp)
         self.fail_mode_of.update(plan.set_fail_modes)
         if plan.ipsec_mark is not None:
             self.mark, self.mark_ours = plan.ipsec_mark, bool(plan.ipsec_mark)
@@ -338,10 +338,20 @@ async def test_a_silent_pool_holds_back_no_other_pool(tmp_path):
         assert [c[0] for c in pool_b.calls] == ["pool.certificate_list"]     # one trust check, still in flight
 
 
-async def test_a_schema_without_rstp_gets_its_mesh_without_rstp_in_one_transaction_and_says_so(tmp_path):
-    from sdnctl.core.features import RSTP
+async def test_a_mesh_has_split_horizon_and_rstp_off_where_the_switch_can(tmp_path):
+    async with Daemon(tmp_path, mesh_records(hosts=(H1, H2))) as d:
+        await wait_until(lambda: ports_of(d, H1) == {H2} and ports_of(d, H2) == {H1}, what="the mesh")
+        switch = d.switches[H1]
+        switch.rstp.add(BRIDGE)   # as an older sdnctl left it
+        switch._on_change(H1)
+        await wait_until(lambda: not switch.rstp, what="RSTP off")
+        assert all(p.protected for sw in d.switches.values() for p in sw.ports.values())
 
-    async with Daemon(tmp_path, mesh_records(hosts=(H1, H2)), missing=frozenset({RSTP})) as d:
+
+async def test_a_schema_without_rstp_or_protected_gets_its_mesh_in_one_transaction_and_says_so(tmp_path):
+    from sdnctl.core.features import PROTECTED, RSTP
+
+    async with Daemon(tmp_path, mesh_records(hosts=(H1, H2)), missing=frozenset({RSTP, PROTECTED})) as d:
         await wait_until(lambda: ports_of(d, H1) == {H2} and ports_of(d, H2) == {H1}, what="the mesh")
         await wait_until(lambda: all(not a.dirty.is_set() for a in d.controller.hosts), what="idle agents")
         await d.controller.refresh(wake_all=True)

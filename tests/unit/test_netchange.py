@@ -33,13 +33,14 @@ def test_encryption_on_or_off_modifies_every_port_in_place(encrypted):
 
 def test_star_to_mesh_keeps_the_centers_ports_and_adds_the_rest():
     changes = tunnel_changes(_snapshot(), "n1", NetworkChange(topology="mesh"))
-    assert totals(changes) == {"add": 12 - 6, "delete": 0, "modify": 0}   # K(K-1) - 2(K-1)
+    # K(K-1) - 2(K-1) new; the center's ports are kept, made split-horizon (protected) in place.
+    assert totals(changes) == {"add": 12 - 6, "delete": 0, "modify": 6}
 
 
 def test_mesh_to_star_deletes_the_spoke_to_spoke_ports():
     snapshot = _snapshot(topology="mesh")
     changes = tunnel_changes(snapshot, "n1", NetworkChange(topology="star"))
-    assert totals(changes) == {"add": 0, "delete": 6, "modify": 0}
+    assert totals(changes) == {"add": 0, "delete": 6, "modify": 6}
 
 
 def test_adding_a_pool_adds_only_the_new_hosts_ports():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sdnctl.core.features import BFD, BFD_STATUS, RSTP, supported_plan, supported_tunnels
+from sdnctl.core.features import BFD, BFD_STATUS, PROTECTED, RSTP, supported_plan, supported_tunnels
 from sdnctl.core.model import PortPlan, TunnelSpec
 from sdnctl.errors import LabError, OvsdbError
 from sdnctl.lab.ovshost import SCHEMA, SCHEMA_2_17_7, SCHEMA_2_5_3, OvsHost
@@ -24,24 +24,27 @@ def without(document: dict, table: str, column: str) -> dict:
     return trimmed
 
 
-@pytest.mark.parametrize(("path", "version"), [(SCHEMA_2_5_3, "7.12.1"), (SCHEMA_2_17_7, "8.3.0"), (SCHEMA, None)],
-                         ids=["xcpng-8.2", "xcpng-8.3", "debian"])
-def test_every_xcpng_schema_has_every_column_sdnctl_uses(path, version):
+@pytest.mark.parametrize(("path", "version", "missing"), [
+    (SCHEMA_2_5_3, "7.12.1", {PROTECTED}), (SCHEMA_2_17_7, "8.3.0", set()), (SCHEMA, None, set())],
+    ids=["xcpng-8.2", "xcpng-8.3", "debian"])
+def test_every_xcpng_schema_has_every_column_sdnctl_uses_but_82_split_horizon(path, version, missing):
     document = schema(path)
     assert version is None or document["version"] == version
-    assert missing_columns(document) == frozenset()
+    assert missing_columns(document) == missing
     helper = schema_helper(document, "h1")
     assert helper.get_idl_schema().tables["Bridge"].columns.keys() >= set(TABLES["Bridge"])
 
 
-def test_xcpng_82_has_no_protected_ports_which_sdnctl_does_not_use():
+def test_xcpng_82_has_no_protected_ports_so_its_meshes_fall_back_to_rstp():
     assert "protected" not in schema(SCHEMA_2_5_3)["tables"]["Port"]["columns"]
     assert "protected" in schema(SCHEMA_2_17_7)["tables"]["Port"]["columns"]
-    assert "protected" not in TABLES["Port"]
+    spec = TunnelSpec("sdn1", "xapi1", "net", "h-2", "gre", "10.0.0.2", 1, protected=True)
+    kept, notes = supported_tunnels(frozenset({spec}), "7.12.1", frozenset({PROTECTED}))
+    assert kept == {dataclasses.replace(spec, protected=False)} and "RSTP instead of split horizon" in notes[0]
 
 
 def test_an_optional_column_missing_is_left_out_of_the_monitor():
-    document = without(schema(SCHEMA_2_5_3), "Bridge", "rstp_enable")
+    document = without(schema(SCHEMA_2_17_7), "Bridge", "rstp_enable")
     assert missing_columns(document) == {RSTP}
     monitored = schema_helper(document, "h1").get_idl_schema().tables["Bridge"].columns
     assert "rstp_enable" not in monitored and "fail_mode" in monitored
@@ -79,7 +82,7 @@ def test_both_xcpng_schemas_have_bfd_and_an_old_schema_without_it_only_loses_hea
     for path in (SCHEMA_2_5_3, SCHEMA_2_17_7):
         columns = schema(path)["tables"]["Interface"]["columns"]
         assert {"bfd", "bfd_status", "link_state"} <= set(columns)
-    document = without(without(schema(SCHEMA_2_5_3), "Interface", "bfd"), "Interface", "bfd_status")
+    document = without(without(schema(SCHEMA_2_17_7), "Interface", "bfd"), "Interface", "bfd_status")
     assert missing_columns(document) == {BFD, BFD_STATUS}
     monitored = schema_helper(document, "h1").get_idl_schema().tables["Interface"].columns
     assert "bfd" not in monitored and "bfd_status" not in monitored and "ofport" in monitored

@@ -350,9 +350,9 @@ def test_tunnel_spec_fields_from_records():
     desired = desired_tunnels(private_networks({"pool-a": a.records, "pool-b": b.records}))
     assert desired.tunnels == {
         H1: frozenset({TunnelSpec(name=tunnel_port_name(NET, H2), bridge="xapi1", network_id=NET, remote_host=H2,
-                                  type="vxlan", remote_ip="10.0.0.2", key=4242, local_ip="10.0.0.1")}),
+                                  type="vxlan", remote_ip="10.0.0.2", key=4242, local_ip="10.0.0.1", protected=True)}),
         H2: frozenset({TunnelSpec(name=tunnel_port_name(NET, H1), bridge="xapi3", network_id=NET, remote_host=H1,
-                                  type="vxlan", remote_ip="10.0.0.1", key=4242, local_ip=None)}),
+                                  type="vxlan", remote_ip="10.0.0.1", key=4242, local_ip=None, protected=True)}),
     }
     (to_h2,) = desired.tunnels[H1]
     assert to_h2.options == {"remote_ip": "10.0.0.2", "key": "4242", "local_ip": "10.0.0.1"}
@@ -394,7 +394,8 @@ def test_errored_network_is_frozen_but_its_hosts_stay_keys():
 def observed(spec: TunnelSpec, **changes) -> ObservedPort:
     """The port `spec` becomes once applied, as read back from OVSDB."""
     port = ObservedPort(name=spec.name, bridge=spec.bridge, network_id=spec.network_id,
-                        remote_host=spec.remote_host, type=spec.type, options=tuple(sorted(spec.options.items())))
+                        remote_host=spec.remote_host, type=spec.type, options=tuple(sorted(spec.options.items())),
+                        protected=spec.protected)
     return replace(port, **changes)
 
 
@@ -622,15 +623,24 @@ def test_plan_converges_in_one_step(desired, ports, bridges, frozen):
     assert all(s.bridge in bridges for s in (*plan.add, *plan.modify))
 
 
-# --- RSTP on mesh bridges -------------------------------------------------------------------
+# --- loops in a mesh: split horizon (RSTP where the switch cannot) ---------------------------
 
 @pytest.mark.parametrize(("topology", "expected"), [
     ("mesh", {H1: frozenset({"xapi1"}), H2: frozenset({"xapi1"}), H3: frozenset({"xapi1"})}),
     ("star", {}),
-], ids=["mesh-needs-rstp", "star-is-a-tree"])
-def test_rstp_only_on_mesh_bridges(topology, expected):
+], ids=["mesh-has-loops", "star-is-a-tree"])
+def test_only_mesh_tunnels_are_protected_and_only_mesh_bridges_listed(topology, expected):
     snapshot = ClusterSnapshot((network(endpoint(H1), endpoint(H2), endpoint(H3), topology=topology),))
-    assert dict(desired_tunnels(snapshot).rstp_bridges) == expected
+    desired = desired_tunnels(snapshot)
+    assert dict(desired.mesh_bridges) == expected
+    assert {s.protected for specs in desired.tunnels.values() for s in specs} == {topology == "mesh"}
+
+
+@pytest.mark.parametrize(("no_rstp", "enabled", "expected"), [
+    ({"xapi1"}, {"xapi1"}, ("xapi1",)), ({"xapi1"}, set(), ()), (set(), {"xapi1"}, ())],
+    ids=["turned-off", "already-off", "not-a-mesh"])
+def test_rstp_is_turned_off_where_split_horizon_breaks_the_loops(no_rstp, enabled, expected):
+    assert plan_ports([], [], bridges={"xapi1"}, no_rstp=no_rstp, observed_rstp=enabled).disable_rstp == expected
 
 
 @pytest.mark.parametrize(("wanted", "present", "enabled", "expected"), [
