@@ -14,7 +14,7 @@ from sdnctl.core.features import PROTECTED, supported_plan, supported_tunnels
 from sdnctl.core.flows import desired_flows, infrastructure_ofports
 from sdnctl.core.inventory import Inventory
 from sdnctl.core.model import FAIL_MODES, IPSEC_EGRESS_MARK, IPSEC_SKB_MARK, KEY_PREFIX, BridgePort, FlowSpec, ObservedPort, PortPlan, VifPort
-from sdnctl.core.topology import DesiredState, openflow_targets, plan_ports
+from sdnctl.core.topology import DesiredState, listener_port, openflow_targets, plan_ports
 
 FAIL_MODE_KEY = KEY_PREFIX + "fail-mode"   # a network's other_config: "secure" | "standalone"
 DEFAULT_FAIL_MODE = "secure"
@@ -54,6 +54,8 @@ class ObservedHost:
     datapath_ids: Mapping[str, int] = field(default_factory=dict)   # bridge -> its datapath id (OpenFlow checks it)
     ipsec_mark: str = ""                    # Open_vSwitch other_config:ipsec_skb_mark ("" if unset)
     ipsec_mark_ours: bool = False           # sdnctl set it (Open_vSwitch external_ids)
+    xo_ports: tuple[ObservedPort, ...] = ()  # Xen Orchestra's tunnel ports (Port other_config xo:…private-network-uuid)
+    foreign_controllers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # bridge -> others' targets
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,26 @@ def frozen_networks(world: World, observed: ObservedHost) -> frozenset[str]:
     """
     if world.complete:
         return world.desired.frozen_networks
-    return world.desired.frozen_networks | {port.network_id for port in observed.ports}
+    return world.desired.frozen_networks | {port.network_id for port in observed.ports + adopted_ports(world, observed)}
+
+
+def adopted_ports(world: World, observed: ObservedHost) -> tuple[ObservedPort, ...]:
+    """Xen Orchestra's tunnel ports of the networks sdnctl manages: replaced by sdnctl's in the same
+    transaction (OVS refuses two tunnels with the same type, remote IP and key, so never both)."""
+    managed = {network.id for network in world.inventory.networks}
+    return tuple(port for port in observed.xo_ports if port.network_id in managed)
+
+
+XO_CONTROLLER_TARGET = "pssl:"   # the Controller row Xen Orchestra's plugin puts on a host's bridges
+
+
+def foreign_controllers_to_remove(host_uuid: str, world: World, controlled: frozenset[str],
+                                  observed: ObservedHost) -> tuple[tuple[str, str], ...]:
+    """Xen Orchestra's leftover Controller rows on the bridges of networks adopted from it that sdnctl controls."""
+    adopted = {ep.bridge for n in world.inventory.networks if n.origin == "xo" for ep in n.endpoints
+               if ep.host_uuid == host_uuid}
+    return tuple(sorted((bridge, target) for bridge, targets in observed.foreign_controllers.items()
+                        if bridge in adopted & controlled for target in targets if target == XO_CONTROLLER_TARGET))
 
 
 def controlled_bridges(host_uuid: str, world: World, observed: ObservedHost) -> frozenset[str]:
@@ -154,7 +175,9 @@ def ipsec_mark(host_uuid: str, world: World, observed: ObservedHost) -> tuple[st
 def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_port: int) -> HostPlan:
     """The smallest OVSDB change that makes this host right, and the flows its controlled bridges need."""
     controlled = controlled_bridges(host_uuid, world, observed)
-    targets = openflow_targets(controlled, observed.controllers, observed.address, openflow_port)
+    taken = {port for targets in observed.foreign_controllers.values() for target in targets
+             if (port := listener_port(target)) is not None}
+    targets = openflow_targets(controlled, observed.controllers, observed.address, openflow_port, taken)
     frozen = frozen_networks(world, observed)
     desired = world.desired.tunnels.get(host_uuid, frozenset())
     if not world.complete:
@@ -163,13 +186,15 @@ def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_
         desired = frozenset(spec for spec in desired if spec.network_id not in frozen)
     desired, bfd_notes = supported_tunnels(desired, observed.schema_version, observed.missing_columns)
     fail_modes, fail_mode_errors = bridge_fail_modes(controlled, world, observed)
-    ports = plan_ports(desired, observed.ports, bridges=observed.bridges, frozen_networks=frozen,
+    ports = plan_ports(desired, observed.ports + adopted_ports(world, observed), bridges=observed.bridges,
+                       frozen_networks=frozen,
                        controllers=targets, observed_controllers=observed.controllers,
                        **_loop_breaking(world.desired.mesh_bridges.get(host_uuid, frozenset()), observed),
                        fail_modes=fail_modes, observed_fail_modes=observed.fail_modes)
     mark, mark_notes = ipsec_mark(host_uuid, world, observed)
-    ports, notes = supported_plan(dataclasses.replace(ports, ipsec_mark=mark), observed.schema_version,
-                                  observed.missing_columns)
+    ports = dataclasses.replace(ports, ipsec_mark=mark, remove_foreign_controllers=foreign_controllers_to_remove(
+        host_uuid, world, controlled, observed))
+    ports, notes = supported_plan(ports, observed.schema_version, observed.missing_columns)
     wanted = desired_flows(world.inventory.vif_rules, world.inventory.network_rules, observed.vif_ports,
                            bridges=controlled, infrastructure=infrastructure_ofports(observed.interfaces),
                            blocked=world.inventory.rule_errors, host_uuid=host_uuid,

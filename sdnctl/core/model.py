@@ -126,12 +126,14 @@ class PortPlan:
     enable_rstp: tuple[str, ...] = ()
     disable_rstp: tuple[str, ...] = ()    # mesh bridges that have split horizon instead
     set_fail_modes: tuple[tuple[str, str], ...] = ()   # (bridge, "secure" | "standalone")
+    remove_foreign_controllers: tuple[tuple[str, str], ...] = ()   # (bridge, target): Xen Orchestra's, on adopted bridges
     ipsec_mark: str | None = None   # ipsec_skb_mark to set (IPSEC_SKB_MARK), "" to remove sdnctl's, None: leave
 
     @property
     def empty(self) -> bool:
         return not (self.add or self.delete or self.modify or self.set_controllers or self.remove_controllers
-                    or self.enable_rstp or self.disable_rstp or self.set_fail_modes or self.ipsec_mark is not None)
+                    or self.enable_rstp or self.disable_rstp or self.set_fail_modes or self.remove_foreign_controllers
+                    or self.ipsec_mark is not None)
 
 
 @dataclass(frozen=True)

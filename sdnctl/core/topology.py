@@ -189,21 +189,38 @@ def plan_ports(desired: Iterable[TunnelSpec], observed: Iterable[ObservedPort], 
 
 # --- OpenFlow controller listeners ----------------------------------------------------------
 
+OPENFLOW_DEFAULT_PORT = 6653   # what a `pssl:` target without a port listens on
+
+
+def listener_port(target: str) -> int | None:
+    """The TCP port a passive `pssl:[PORT[:ADDRESS]]` Controller target listens on (None if not passive TLS)."""
+    parts = target.split(":")
+    if parts[0] != "pssl" or len(parts) > 3:
+        return None
+    if len(parts) == 1 or not parts[1]:
+        return OPENFLOW_DEFAULT_PORT
+    return int(parts[1]) if parts[1].isdigit() else None
+
+
 def openflow_targets(bridges: Iterable[str], existing: Mapping[str, str], address: str,
-                     base_port: int) -> dict[str, str]:
+                     base_port: int, taken: Iterable[int] = ()) -> dict[str, str]:
     """The `pssl:PORT:ADDRESS` listener each bridge should have, one TCP port per bridge of a host.
 
     A bridge keeps the port it has (a restart changes nothing); a new bridge takes the lowest
-    free port from `base_port` up, bridges in name order, so the result is deterministic.
+    free port from `base_port` up, bridges in name order, so the result is deterministic. Ports in
+    `taken` (other controllers' listeners on the host, e.g. Xen Orchestra's `pssl:` = 6653) are never
+    used: two listeners on one port would send sdnctl to another bridge.
     """
+    taken = set(taken)
+
     def port_of(target: str) -> int | None:
         parts = target.split(":")
         return int(parts[1]) if len(parts) == 3 and parts[0] == "pssl" and parts[1].isdigit() else None
 
     wanted = sorted(set(bridges))
-    kept = {b: existing[b] for b in wanted if b in existing and port_of(existing[b]) is not None
+    kept = {b: existing[b] for b in wanted if b in existing and port_of(existing[b]) not in (None, *taken)
             and existing[b].endswith(f":{address}")}
-    used = {port_of(t) for t in kept.values()}
+    used = {port_of(t) for t in kept.values()} | taken
     targets = dict(kept)
     port = base_port
     for bridge in wanted:

@@ -37,7 +37,8 @@ def observe(switch: HostSwitch) -> ObservedHost:
                         schema_version=switch.schema_version or "", missing_columns=switch.missing_columns,
                         interfaces=tuple(switch.interfaces()), fail_modes=switch.fail_modes(),
                         bridge_networks={name: tuple(n for n in networks if n) for name, networks in bridges.items()},
-                        datapath_ids=switch.datapath_ids(), ipsec_mark=mark, ipsec_mark_ours=mark_ours)
+                        datapath_ids=switch.datapath_ids(), ipsec_mark=mark, ipsec_mark_ours=mark_ours,
+                        xo_ports=tuple(switch.xo_ports()), foreign_controllers=switch.foreign_controllers())
 
 
 @dataclass(frozen=True)
@@ -210,4 +211,4 @@ class HostAgent:
         return HostView(name=sw.host_name, target=sw.target, connected=connected,
                         error=self.error or sw.status_error() or "; ".join(self.notes) or None, openflow=openflow,
                         openflow_synced=self.openflow_synced(), stats=dict(sw.stats),
-                        ports=tuple(sw.owned_ports()) if connected else ())
+                        ports=tuple(sw.owned_ports() + sw.xo_ports()) if connected else ())

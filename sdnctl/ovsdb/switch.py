@@ -29,7 +29,8 @@ from sdnctl import retry
 from sdnctl.errors import OvsdbError
 from sdnctl.core.features import BFD, OPTIONAL_COLUMNS, PROTECTED, RSTP
 from sdnctl.core.model import (
-    OWNER_CONTROLLER, OWNER_IPSEC_MARK, OWNER_NETWORK, OWNER_REMOTE, BridgePort, ObservedPort, PortPlan, TunnelSpec, VifPort,
+    OWNER_CONTROLLER, OWNER_IPSEC_MARK, OWNER_NETWORK, OWNER_REMOTE, XO_PREFIX, BridgePort, ObservedPort, PortPlan,
+    TunnelSpec, VifPort,
 )
 from sdnctl.ovsdb import tls
 
@@ -37,11 +38,12 @@ log = logging.getLogger(__name__)
 
 SCHEMA_TIMEOUT_MS = 5000
 TRANSACTION_TIMEOUT = 15.0
-SCHEMA_UNSUPPORTED = "SCHEMA_UNSUPPORTED"   # OvsdbError.code: the host's schema lacks a required column
+SCHEMA_UNSUPPORTED = "SCHEMA_UNSUPPORTED"
+XO_PORT_KEY = XO_PREFIX + "private-network-uuid"   # on the Port rows of Xen Orchestra's tunnels   # OvsdbError.code: the host's schema lacks a required column
 TABLES = {  # every column sdnctl reads or writes
     "Open_vSwitch": ["bridges", "other_config", "external_ids"],
     "Bridge": ["name", "ports", "external_ids", "controller", "fail_mode", "protocols", "rstp_enable", "datapath_id"],
-    "Port": ["name", "interfaces", "external_ids", "protected"],
+    "Port": ["name", "interfaces", "external_ids", "other_config", "protected"],
     "Interface": ["name", "type", "options", "external_ids", "ofport", "error", "status", "bfd", "bfd_status",
                   "link_state"],
     "Controller": ["target", "external_ids", "is_connected"],
@@ -278,16 +280,6 @@ class HostSwitch:
                                             vif_uuid=iface.external_ids.get("xs-vif-uuid", "")))
         return found
 
-    def datapath_ids(self) -> dict[str, int]:
-        """Bridge -> its datapath id (what FEATURES_REPLY must name), once vswitchd has set it."""
-        ids = {}
-        for row in self.idl.tables["Bridge"].rows.values():
-            try:
-                ids[row.name] = int(row.datapath_id[0], 16)
-            except (IndexError, ValueError):
-                continue     # no datapath yet
-        return ids
-
     def ipsec_mark(self) -> tuple[str, bool]:
         """(Open_vSwitch other_config:ipsec_skb_mark or "", whether sdnctl set it)."""
         for row in self.idl.tables["Open_vSwitch"].rows.values():
@@ -302,6 +294,15 @@ class HostSwitch:
         """Bridge -> the target of sdnctl's own Controller row on it."""
         return {bridge.name: row.target for bridge in self.idl.tables["Bridge"].rows.values()
                 for row in bridge.controller if row.external_ids.get(OWNER_CONTROLLER) == "true"}
+
+    def datapath_ids(self) -> dict[str, int]:
+        return _datapath_ids(self.idl)
+
+    def foreign_controllers(self) -> dict[str, tuple[str, ...]]:
+        return _foreign_controllers(self.idl)
+
+    def xo_ports(self) -> list[ObservedPort]:
+        return _xo_ports(self.idl, self._port_bridges())
 
     def rstp_bridges(self) -> set[str]:
         """Bridges with RSTP enabled (none where the schema has no RSTP)."""
@@ -394,6 +395,45 @@ def _owner_ids(spec: TunnelSpec) -> dict[str, str]:
     return {OWNER_NETWORK: spec.network_id, OWNER_REMOTE: spec.remote_host}
 
 
+
+def _datapath_ids(idl: ovs.db.idl.Idl) -> dict[str, int]:
+    """Bridge -> its datapath id (what FEATURES_REPLY must name), once vswitchd has set it."""
+    ids = {}
+    for row in idl.tables["Bridge"].rows.values():
+        try:
+            ids[row.name] = int(row.datapath_id[0], 16)
+        except (IndexError, ValueError):
+            continue     # no datapath yet
+    return ids
+
+
+def _foreign_controllers(idl: ovs.db.idl.Idl) -> dict[str, tuple[str, ...]]:
+    """Bridge -> the targets of Controller rows on it that are not sdnctl's (Xen Orchestra's `pssl:`...)."""
+    found = {}
+    for bridge in idl.tables["Bridge"].rows.values():
+        targets = tuple(sorted(row.target for row in bridge.controller
+                               if row.external_ids.get(OWNER_CONTROLLER) != "true"))
+        if targets:
+            found[bridge.name] = targets
+    return found
+
+
+def _xo_ports(idl: ovs.db.idl.Idl, port_bridge: dict) -> list[ObservedPort]:
+    """Xen Orchestra's tunnel ports (`<bridge>_port<N>`, Port other_config xo:sdn-controller:private-network-uuid)."""
+    found = []
+    for port in idl.tables["Port"].rows.values():
+        network = port.other_config.get(XO_PORT_KEY)
+        if network is None or OWNER_NETWORK in port.external_ids or not port.interfaces:
+            continue
+        iface = port.interfaces[0]
+        found.append(ObservedPort(name=port.name, bridge=port_bridge.get(port.uuid, ""),
+                                  network_id=network.strip().lower(), remote_host="", type=iface.type,
+                                  options=tuple(sorted(iface.options.items())),
+                                  ofport=iface.ofport[0] if iface.ofport else None,
+                                  error=iface.error[0] if iface.error else None))
+    return found
+
+
 def _plan_ports(idl: ovs.db.idl.Idl, txn: ovs.db.idl.Transaction, bridges: dict, port_bridge: dict, plan: PortPlan,
                 *, bfd: bool, protected: bool) -> None:
     """The plan's tunnel ports into the transaction: deletes, in-place modifies, then adds."""
@@ -446,6 +486,11 @@ def _plan_controllers(idl: ovs.db.idl.Idl, txn: ovs.db.idl.Transaction, bridges:
                 row.delete()
         if bridge and all(row.external_ids.get(OWNER_CONTROLLER) == "true" for row in bridge.controller):
             bridge.fail_mode = ["standalone"]
+    for name, target in plan.remove_foreign_controllers:
+        bridge = bridges.get(name)
+        for row in list(bridge.controller) if bridge else ():
+            if row.target == target and row.external_ids.get(OWNER_CONTROLLER) != "true":
+                bridge.delvalue("controller", row.uuid)   # the row may serve other bridges too: only unlink it
     for name, target in plan.set_controllers:
         bridge = bridges[name]
         ours = [row for row in bridge.controller if row.external_ids.get(OWNER_CONTROLLER) == "true"]

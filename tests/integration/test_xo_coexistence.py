@@ -7,8 +7,15 @@ XO's formats are taken from its source (xo-server-sdn-controller): network other
 from __future__ import annotations
 
 import json
+import re
+import signal
+import subprocess
+
+import pytest
 
 from tests.integration.conftest import run_cli, xapi_call
+from tests.integration.test_dataplane import boot_guest, ping
+from tests.waiting import wait_for
 
 XO = "xo:sdn-controller:"
 
@@ -48,3 +55,92 @@ def test_export_xo_refuses_a_mesh(make_lab):
             config=lab.config_path)
     result = run_cli("network", "export-xo", "net1", config=lab.config_path, check=False)
     assert result.returncode != 0 and "builds only stars" in result.stderr
+
+
+# --- adoption, at the OVS level --------------------------------------------------------------------
+
+def _xo_network(lab, name: str, vni: int, center: str) -> tuple[str, str]:
+    """A network as Xen Orchestra's _createPrivateNetwork makes it, with its tunnels: (private uuid, bridge)."""
+    import uuid
+
+    private = str(uuid.uuid4())
+    host_uuid = xapi_call(lab, "host.get_uuid", xapi_call(lab, "host.get_by_name_label", center)[0])
+    ref = xapi_call(lab, "network.create", {
+        "name_label": name, "name_description": "made by Xen Orchestra", "MTU": "1450", "tags": [],
+        "other_config": {"automatic": "false", XO + "encapsulation": "gre", XO + "pif-device": "eth1",
+                         XO + "preferred-center": host_uuid, XO + "private-network-uuid": private,
+                         XO + "vlan": "-1", XO + "vni": str(vni)}})
+    for host in xapi_call(lab, "host.get_all"):
+        pif = next(p for p in xapi_call(lab, "host.get_PIFs", host) if xapi_call(lab, "PIF.get_device", p) == "eth1"
+                   and xapi_call(lab, "PIF.get_VLAN", p) == "-1")
+        xapi_call(lab, "tunnel.create", pif, ref, "gre")
+    return private, xapi_call(lab, "network.get_bridge", ref)
+
+
+def _xo_tunnels(lab, private: str, bridge: str, vni: int, center: str, spokes: list[str]) -> None:
+    """XO's OVS rows, as addInterfaceAndPort and setBridgeController write them (protocol/ovsdb-client.js):
+    Interface <bridge>_iface<N>, Port <bridge>_port<N> with XO's other_config, and one `pssl:` Controller
+    with OpenFlow11 on every bridge of the host."""
+    pairs = [(center, s) for s in spokes] + [(s, center) for s in spokes]
+    counters: dict[str, int] = {}
+    for local, remote in pairs:
+        n = counters[local] = counters.get(local, 0) + 1
+        ip = lab.host(remote).pif_ips["eth1"]
+        lab.host(local).vsctl(
+            "--", "--id=@i", "create", "Interface", f"name={bridge}_iface{n}", "type=gre",
+            f"options:remote_ip={ip}", f"options:key={vni}",
+            "--", "--id=@p", "create", "Port", f"name={bridge}_port{n}", "interfaces=@i",
+            f'other_config:"{XO}private-network-uuid"={private}',
+            "--", "add", "Bridge", bridge, "ports", "@p")
+    for host in [center, *spokes]:
+        bridges = lab.host(host).vsctl("list-br").split()
+        args = ["--", "--id=@c", "create", "Controller", 'target="pssl:"']
+        for b in bridges:
+            args += ["--", "add", "Bridge", b, "controller", "@c", "--", "add", "Bridge", b, "protocols", "OpenFlow11"]
+        lab.host(host).vsctl(*args)
+
+
+def _ports(lab, host: str, bridge: str) -> list[str]:
+    return sorted(p for p in lab.host(host).vsctl("list-ports", bridge).split() if not p.startswith("vif"))
+
+
+@pytest.mark.netns
+def test_adoption_replaces_xos_ports_in_one_transaction_per_host_with_a_short_ping_gap(make_lab, make_daemon):
+    lab = make_lab(pools=1, hosts=3, dataplane=True)
+    # XO introduces itself first (SDN_controller.introduce runs emer-reset on the hosts), then builds.
+    xapi_call(lab, "SDN_controller.introduce", "pssl", "", "0")
+    private, bridge = _xo_network(lab, "xo-net", 4242, center="p1h1")
+    spokes = ["p1h2", "p1h3"]
+    _xo_tunnels(lab, private, bridge, 4242, "p1h1", spokes)
+    ns_a, _ = boot_guest(lab, "xo-net", "p1h2", "192.0.2.2")
+    boot_guest(lab, "xo-net", "p1h3", "192.0.2.3")
+    wait_for(lambda: ping(ns_a, "192.0.2.3"), timeout=60, what="XO's star carrying pings (standalone, no controller)")
+    pinger = subprocess.Popen(["ip", "netns", "exec", ns_a, "ping", "-i", "0.01", "-W", "1", "192.0.2.3"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        daemon = make_daemon(lab)
+        hosts = ["p1h1", *spokes]
+        wait_for(lambda: all(ports and all(p.startswith("sdn") for p in ports)
+                             for ports in (_ports(lab, h, bridge) for h in hosts)), timeout=30,
+                 what="XO's ports replaced by sdnctl's")
+        wait_for(lambda: ping(ns_a, "192.0.2.3"), what="pings after adoption")
+        stats = wait_for(lambda: daemon.status().get("hosts"), what="status")
+    finally:
+        pinger.send_signal(signal.SIGINT)
+        out, _ = pinger.communicate(timeout=10)
+    sent, received = (int(x) for x in re.search(r"(\d+) packets transmitted, (\d+) received", out).groups())
+    print(f"adoption ping gap: {sent - received} of {sent} pings lost at 10 ms, about {(sent - received) * 10} ms")
+    assert sent - received < 100, out   # under a second of loss
+    by_name = {h["name"]: h for h in stats.values()}
+    # One transaction per host replaced XO's ports (deleted) with sdnctl's (added): never both, never twice.
+    assert {n: (by_name[n]["ports_deleted"], by_name[n]["ports_added"]) for n in hosts} == {
+        "p1h1": (2, 2), "p1h2": (1, 1), "p1h3": (1, 1)}
+    assert all(by_name[n]["transactions"] == 1 for n in hosts), {n: by_name[n]["transactions"] for n in hosts}
+    for host in hosts:
+        ours = lab.host(host).vsctl("get", "Bridge", bridge, "controller").strip()
+        targets = {lab.host(host).vsctl("get", "Controller", uuid.strip(), "target").strip().strip('"')
+                   for uuid in ours.strip("[]").split(",") if uuid.strip()}
+        assert "pssl:" not in targets and all(not t.startswith("pssl:6653:") for t in targets), targets
+        assert "pssl:" in lab.host(host).vsctl("get", "Controller", lab.host(host).vsctl(
+            "get", "Bridge", "xenbr0", "controller").strip().strip("[]"), "target")   # XO's elsewhere: left
+    assert all(n["center_name"] == "p1h1" for n in daemon.status()["networks"])

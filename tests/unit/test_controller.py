@@ -104,6 +104,12 @@ class FakeSwitch:
     def datapath_ids(self):
         return {}
 
+    def xo_ports(self):
+        return []
+
+    def foreign_controllers(self):
+        return {}
+
     def ipsec_mark(self):
         return self.mark, self.mark_ours
 
