@@ -84,10 +84,12 @@ def export(pools: Pools, name: str, say: Say, *, release: bool = False, dry_run:
         if release:
             ours = sorted(k for k in record["other_config"] if k.startswith(KEY_PREFIX) and k != RULES_KEY)
             say(f"{pool}: {verb}remove {', '.join(ours) or 'no sdnctl keys'} and set {MANAGED_KEY}=false")
-            if not dry_run:
-                for key in ours:
-                    pools.call(pool, "network.remove_from_other_config", ref, key)
+            if not dry_run:   # marked first: the daemon then writes nothing more to it (no center)
+                pools.call(pool, "network.remove_from_other_config", ref, MANAGED_KEY)
                 pools.call(pool, "network.add_to_other_config", ref, MANAGED_KEY, "false")
+                for key in ours:
+                    if key != MANAGED_KEY:
+                        pools.call(pool, "network.remove_from_other_config", ref, key)
     if release:
         say(f"{verb}released {name} ({net_id}): the daemon removes its tunnel ports; then enable Xen Orchestra's "
             "SDN controller plugin for these pools (docs/migrating-from-xo.md)")

@@ -49,6 +49,22 @@ def test_export_xo_writes_xos_keys_and_moves_the_rules(make_lab):
     assert xapi_call(lab, "network.get_other_config", ref) == after, again.stdout   # idempotent
 
 
+def test_export_xo_release_lets_go_and_the_daemon_sweeps_its_ports(make_lab, make_daemon):
+    from tests.integration.conftest import tunnel_ports
+
+    lab = make_lab(pools=1, hosts=2)
+    make_daemon(lab)
+    run_cli("network", "create", "--name", "net1", "--pool", "pool1", "--pif-device", "eth0", config=lab.config_path)
+    wait_for(lambda: all(len(tunnel_ports(lab, h)) == 1 for h in ("p1h1", "p1h2")), what="the network built")
+    run_cli("network", "export-xo", "net1", "--release", config=lab.config_path)
+    wait_for(lambda: all(not tunnel_ports(lab, h) for h in ("p1h1", "p1h2")), what="sdnctl's ports swept")
+    ref = xapi_call(lab, "network.get_by_name_label", "net1")[0]
+    other_config = xapi_call(lab, "network.get_other_config", ref)
+    assert {k for k in other_config if k.startswith("sdnctl:")} == {"sdnctl:managed"}
+    assert other_config[XO + "private-network-uuid"] and other_config[XO + "vni"]
+    assert "no private networks" in run_cli("network", "list", config=lab.config_path).stdout
+
+
 def test_export_xo_refuses_a_mesh(make_lab):
     lab = make_lab(pools=1, hosts=2)
     run_cli("network", "create", "--name", "net1", "--pool", "pool1", "--pif-device", "eth0", "--topology", "mesh",

@@ -255,3 +255,35 @@ def test_a_networks_fail_mode_reaches_the_world_and_its_bridge():
     seen = ObservedHost(**{**seen.__dict__, "bridge_networks": {"xapi1": (network["uuid"],), "xenbr1": ()}})
     assert bridge_fail_modes(frozenset({"xapi1", "xenbr1"}), w, seen) == ({"xapi1": "standalone",
                                                                            "xenbr1": "secure"}, ())
+
+
+# --- adopting Xen Orchestra's networks -------------------------------------------------------------
+
+def _xo_port(name: str, network: str = NET) -> ObservedPort:
+    return ObservedPort(name=name, bridge="xapi1", network_id=network, remote_host="", type="gre",
+                        options=(("key", "100"), ("remote_ip", "10.0.0.2")), ofport=2)
+
+
+def test_xos_ports_of_an_adopted_network_are_replaced_in_the_same_plan_and_others_left():
+    from sdnctl.core.hostplan import plan_host
+
+    w = world(pool(H1, H2, topology="mesh"))
+    seen = replace(observed(), xo_ports=(_xo_port("xapi1_port1"), _xo_port("xapi9_port1", network="other-net")))
+    plan = plan_host(H1, w, seen, openflow_port=6653).ports
+    assert [p.name for p in plan.delete] == ["xapi1_port1"] and len(plan.add) == 1
+
+
+@pytest.mark.parametrize(("target", "port"), [("pssl:", 6653), ("pssl:6660", 6660), ("pssl:6654:10.0.0.1", 6654),
+                                              ("ssl:10.0.0.9:6653", None), ("ptcp:6653", None)],
+                         ids=["xo-default", "port", "port-address", "active", "plain-tcp"])
+def test_a_passive_listeners_port(target, port):
+    from sdnctl.core.topology import listener_port
+
+    assert listener_port(target) == port
+
+
+def test_sdnctl_never_listens_where_another_controller_does():
+    from sdnctl.core.topology import openflow_targets
+
+    assert openflow_targets(["xapi1", "xapi2"], {"xapi1": "pssl:6653:10.0.0.1"}, "10.0.0.1", 6653, taken={6653}) == {
+        "xapi1": "pssl:6654:10.0.0.1", "xapi2": "pssl:6655:10.0.0.1"}
