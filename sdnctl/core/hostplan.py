@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from sdnctl.core.features import PROTECTED, supported_plan, supported_tunnels
 from sdnctl.core.flows import desired_flows, infrastructure_ofports
 from sdnctl.core.inventory import Inventory
-from sdnctl.core.model import FAIL_MODES, IPSEC_EGRESS_MARK, IPSEC_SKB_MARK, KEY_PREFIX, BridgePort, FlowSpec, ObservedPort, PortPlan, VifPort
+from sdnctl.core.model import (
+    COOKIE_MASK, FAIL_MODES, IPSEC_EGRESS_MARK, IPSEC_SKB_MARK, KEY_PREFIX, SDNCTL_COOKIE, BridgePort, FlowSpec,
+    ObservedPort, PortPlan, VifPort,
+)
 from sdnctl.core.topology import DesiredState, listener_port, openflow_targets, plan_ports
 
 FAIL_MODE_KEY = KEY_PREFIX + "fail-mode"   # a network's other_config: "secure" | "standalone"
@@ -65,6 +68,7 @@ class HostPlan:
     ports: PortPlan
     flows: Mapping[str, frozenset[FlowSpec]]   # bridge with sdnctl's Controller row -> its flows
     notes: tuple[str, ...] = ()                # what the host's schema made the plan leave out, in words
+    purge: Mapping[str, frozenset[int]] = field(default_factory=dict)   # bridge -> Xen Orchestra's flow cookies
 
     @property
     def empty(self) -> bool:
@@ -172,6 +176,26 @@ def ipsec_mark(host_uuid: str, world: World, observed: ObservedHost) -> tuple[st
     return IPSEC_SKB_MARK, ()
 
 
+def xo_cookies(world: World, observed: ObservedHost) -> dict[str, frozenset[int]]:
+    """Per bridge with sdnctl's controller, the cookies Xen Orchestra 6 tagged its rules' flows with (the
+    `cookie` of its rules on the bridge's VIFs and networks): XO's leftovers, deleted once adopted."""
+    def cookies(rules) -> set[int]:
+        return {int(rule.xo_cookie, 16) for rule in rules if rule.xo_cookie}
+
+    inventory, found = world.inventory, {}
+    for bridge in observed.controllers:
+        wanted = set()
+        for vif in observed.vif_ports:
+            if vif.bridge == bridge:
+                wanted |= cookies(inventory.vif_rules.get(vif.vif_uuid, ()))
+        for network in observed.bridge_networks.get(bridge, ()):
+            wanted |= cookies(inventory.network_rules.get(network, ()))
+        wanted = {c for c in wanted if c & COOKIE_MASK != SDNCTL_COOKIE}
+        if wanted:
+            found[bridge] = frozenset(wanted)
+    return found
+
+
 def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_port: int) -> HostPlan:
     """The smallest OVSDB change that makes this host right, and the flows its controlled bridges need."""
     controlled = controlled_bridges(host_uuid, world, observed)
@@ -200,4 +224,5 @@ def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_
                            blocked=world.inventory.rule_errors, host_uuid=host_uuid,
                            placed=world.inventory.placed_vifs)
     flows = {bridge: wanted.get(bridge, frozenset()) for bridge in observed.controllers}
-    return HostPlan(ports=ports, flows=flows, notes=notes + bfd_notes + fail_mode_errors + mark_notes)
+    return HostPlan(ports=ports, flows=flows, notes=notes + bfd_notes + fail_mode_errors + mark_notes,
+                    purge=xo_cookies(world, observed))

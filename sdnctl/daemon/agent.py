@@ -68,6 +68,7 @@ class HostAgent:
         self._synced_flows: dict[str, frozenset[FlowSpec]] = {}   # bridge -> flows last confirmed on the switch
         self._openflow: set[str] = set()                         # bridges whose OpenFlow link is ensured
         self._openflow_errors: dict[str, str] = {}
+        self._purged: dict[str, frozenset[int]] = {}   # bridge -> foreign cookies purged on this connection
         self._tasks: list[asyncio.Task] = []
 
     # --- life cycle ---------------------------------------------------------------------
@@ -146,43 +147,50 @@ class HostAgent:
             try:
                 await channel.ensure(key, address, int(port), self.pinned_cert, observed.datapath_ids.get(bridge))
                 self._openflow.add(bridge)
-                if not channel.connected(key) or self._synced_flows.get(bridge) == flows:
+                purge = plan.purge.get(bridge, frozenset()) - self._purged.get(bridge, frozenset())
+                if not channel.connected(key) or (self._synced_flows.get(bridge) == flows and not purge):
                     continue
-                added, deleted = await self._sync_bridge(channel, key, bridge, flows)
+                added, deleted = await self._sync_bridge(channel, key, bridge, flows, purge)
             except OpenFlowError as exc:
                 self._openflow_errors[bridge] = str(exc)
                 log.warning("%s: OpenFlow %s: %s", self.host.name, bridge, exc)
                 asyncio.get_running_loop().call_later(delay(1), self.dirty.set)
                 continue
             self._synced_flows[bridge] = flows
+            self._purged[bridge] = self._purged.get(bridge, frozenset()) | purge
             self._openflow_errors.pop(bridge, None)
             self.switch.stats["flows_added"] += added
             self.switch.stats["flows_deleted"] += deleted
             if added or deleted:
                 log.info("%s: %s: +%d -%d flows", self.host.name, bridge, added, deleted)
 
-    async def _sync_bridge(self, channel: FlowChannel, key: str, bridge: str,
-                           flows: frozenset[FlowSpec]) -> tuple[int, int]:
+    async def _sync_bridge(self, channel: FlowChannel, key: str, bridge: str, flows: frozenset[FlowSpec],
+                           purge: frozenset[int]) -> tuple[int, int]:
         """Sync in two barrier-confirmed steps when new flows would admit a port: first everything
         else (the port's rules, port security's drop), then the admissions. A port is never let in
         before its rules are on the switch, whatever order the switch applies one batch in.
 
         Without a confirmed last sync (a new link) the switch may hold anything, so one sync; the
         flows of one batch are applied in the order they are sent (docs/rules.md, Admission).
+        `purge`: Xen Orchestra's flows (by its rules' cookies), deleted with the first step, once per connection.
         """
+        if purge:
+            log.info("%s: %s: deleting the flows Xen Orchestra left (cookies %s)", self.host.name, bridge,
+                     ", ".join(f"{c:#x}" for c in sorted(purge)))
         synced = self._synced_flows.get(bridge)
         if synced is not None:
             held_back = {flow for flow in flows - synced if admits(flow)}
             first = flows - held_back
             if held_back and first != synced:
-                added, deleted = await channel.sync(key, first)
+                added, deleted = await channel.sync(key, first, purge=purge)
                 more_added, more_deleted = await channel.sync(key, flows)
                 return added + more_added, deleted + more_deleted
-        return await channel.sync(key, flows)
+        return await channel.sync(key, flows, purge=purge)
 
     def openflow_connected(self, bridge: str) -> None:
         """The switch (re)connected or its sdnctl flows drifted: its flow table may be anything now; sync it again."""
         self._synced_flows.pop(bridge, None)
+        self._purged.pop(bridge, None)
         self.dirty.set()
 
     async def _forget(self, bridge: str) -> None:
@@ -190,6 +198,7 @@ class HostAgent:
             await self._links.channel.forget(self._key(bridge))
         self._openflow.discard(bridge)
         self._synced_flows.pop(bridge, None)
+        self._purged.pop(bridge, None)
 
     async def forget_openflow(self) -> None:
         """Drop every OpenFlow link (they are dialled again, e.g. with a rotated client certificate)."""

@@ -231,21 +231,20 @@ class FlowChannel:
         return status.error if status is not None else None
 
     # --- flows -----------------------------------------------------------------------------
-    async def sync(self, key: str, desired: Iterable[FlowSpec], timeout: float = 10.0) -> tuple[int, int]:
+    async def sync(self, key: str, desired: Iterable[FlowSpec], timeout: float = 10.0, purge=()) -> tuple[int, int]:
         """Make the switch's sdnctl flows (tables 0 and 1) exactly `desired`; return (added, deleted).
 
         Dumps the flows carrying sdnctl's cookie prefix, sends only the difference (ADD for missing,
-        cookie-limited DELETE_STRICT for extra) and waits for a barrier, so flows are in place when it
-        returns. A flow whose action changed is overwritten by its ADD and counts as one of each.
-        Flows with other cookies are never touched.
-        """
-        return await self._flows(key, desired, timeout, apply=True)
+        cookie-limited DELETE_STRICT for extra) and waits for a barrier. A flow whose action changed is
+        overwritten by its ADD and counts as one of each. Flows with other cookies are never touched,
+        but for the cookies in `purge` (Xen Orchestra's leftovers), deleted in the same batch."""
+        return await self._flows(key, desired, timeout, apply=True, purge=tuple(purge))
 
     async def pending(self, key: str, desired: Iterable[FlowSpec], timeout: float = 10.0) -> codec.FlowPlan:
         """The flow-mods `sync` would send now, sending nothing."""
         return await self._flows(key, desired, timeout, apply=False)
 
-    async def _flows(self, key: str, desired: Iterable[FlowSpec], timeout: float, *, apply: bool):
+    async def _flows(self, key: str, desired: Iterable[FlowSpec], timeout: float, *, apply: bool, purge=()):
         loop = asyncio.get_running_loop()
         self._bind_loop()
         index = codec.validate(desired)
@@ -257,10 +256,10 @@ class FlowChannel:
                     plan = codec.plan(index, observed)
                     if not apply:
                         return plan
-                    if plan.empty:
+                    if plan.empty and not purge:
                         return 0, 0
                     await self._request(key, runtime.Request("apply", loop.create_future(),
-                                                             add=plan.add, delete=plan.delete))
+                                                             add=plan.add, delete=plan.delete, purge=purge))
                     log.info("%s: flows synced: %d added, %d deleted", key, len(plan.add),
                              len(plan.delete) + len(plan.replaced))
                     return len(plan.add), len(plan.delete) + len(plan.replaced)

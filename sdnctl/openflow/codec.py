@@ -152,6 +152,16 @@ def flow_delete(datapath, spec: FlowSpec):
                              match=parser.OFPMatch(**dict(spec.match)))
 
 
+def flow_purge(datapath, cookie: int):
+    """DELETE of every flow, in every table, carrying exactly `cookie`: another controller's leftovers
+    (Xen Orchestra's rules). Never one of sdnctl's cookies: those are synced, not purged."""
+    if cookie & COOKIE_MASK == SDNCTL_COOKIE:
+        raise ValueError(f"cookie {cookie:#x} is sdnctl's own")
+    return parser.OFPFlowMod(datapath, cookie=cookie, cookie_mask=0xFFFF_FFFF_FFFF_FFFF, table_id=ofp.OFPTT_ALL,
+                             command=ofp.OFPFC_DELETE, buffer_id=ofp.OFP_NO_BUFFER, out_port=ofp.OFPP_ANY,
+                             out_group=ofp.OFPG_ANY, match=parser.OFPMatch())
+
+
 def flow_dump(datapath):
     """FLOW_STATS for every table, only flows carrying sdnctl's cookie prefix."""
     return parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,

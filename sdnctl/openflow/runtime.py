@@ -102,6 +102,7 @@ class Request:
     future: object                              # asyncio.Future, only touched on the loop
     add: tuple[FlowSpec, ...] = ()
     delete: tuple[FlowSpec, ...] = ()
+    purge: tuple[int, ...] = ()                 # apply: cookies of another controller's flows to delete
     flows: list = field(default_factory=list)   # dump: FlowStats collected so far
     errors: list[str] = field(default_factory=list)
     xids: list[int] = field(default_factory=list)
@@ -328,6 +329,7 @@ class Runtime:
             messages = [codec.flow_dump(dp)]
         else:
             messages = itertools.chain((codec.flow_delete(dp, spec) for spec in request.delete),
+                                       (codec.flow_purge(dp, cookie) for cookie in request.purge),
                                        (codec.flow_add(dp, spec) for spec in request.add),
                                        [parser.OFPBarrierRequest(dp)])
         if not _send_batched(dp, messages, link, request):

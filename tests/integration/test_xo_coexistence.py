@@ -160,3 +160,37 @@ def test_adoption_replaces_xos_ports_in_one_transaction_per_host_with_a_short_pi
         assert "pssl:" in lab.host(host).vsctl("get", "Controller", lab.host(host).vsctl(
             "get", "Bridge", "xenbr0", "controller").strip().strip("[]"), "target")   # XO's elsewhere: left
     assert all(n["center_name"] == "p1h1" for n in daemon.status()["networks"])
+
+
+def test_flows_of_xo_6_rules_are_deleted_by_their_cookies_and_the_rules_enforced(make_lab, make_daemon):
+    """XO 6's UI adds a rule through the host plugin (flows tagged with the rule's cookie) on a bridge sdnctl
+    already controls: sdnctl deletes those flows by their cookie and enforces the rule in its own pipeline.
+    (When sdnctl first takes a bridge, OVS flushes its flow table anyway: fail_mode standalone -> secure
+    without an active controller, connmgr_set_fail_mode.)"""
+    lab = make_lab(pools=1, hosts=2)
+    xapi_call(lab, "SDN_controller.introduce", "pssl", "", "0")
+    private, bridge = _xo_network(lab, "xo-net", 77, center="p1h1")
+    _xo_tunnels(lab, private, bridge, 77, "p1h1", ["p1h2"])
+    _, vif = boot_guest(lab, "xo-net", "p1h1", "192.0.2.1")
+    mac = xapi_call(lab, "VIF.get_MAC", xapi_call(lab, "VIF.get_by_uuid", vif))
+    host = lab.host("p1h1")
+
+    def ofctl(*args: str) -> str:
+        return subprocess.run(["ovs-ofctl", "-O", "OpenFlow11", *args], capture_output=True, text=True, check=True,
+                              timeout=10).stdout
+
+    def flows() -> list[str]:
+        return [line for line in ofctl("dump-flows", "--no-stats", host.mgmt(bridge)).splitlines() if "cookie=" in line]
+
+    make_daemon(lab)
+    wait_for(lambda: any("cookie=0x5dc1" in f for f in flows()), what="sdnctl controlling the bridge")
+    # What XO 6's host plugin leaves for the rule (ovs-ofctl -O OpenFlow11, cookie 0x1f), and someone else's flow.
+    ofctl("add-flow", host.mgmt(bridge), f"cookie=0x1f,priority=40000,icmp,dl_dst={mac},actions=NORMAL")
+    ofctl("add-flow", host.mgmt(bridge), "cookie=0x99,priority=5,arp,actions=NORMAL")
+    rule = {"allow": False, "protocol": "ICMP", "ipRange": "", "direction": "to", "priority": 40000, "cookie": "0x1f"}
+    xapi_call(lab, "VIF.add_to_other_config", xapi_call(lab, "VIF.get_by_uuid", vif), XO + "of-rules",
+              json.dumps([json.dumps(rule)]))
+    wait_for(lambda: not any("cookie=0x1f," in f for f in flows()), what="XO's flows deleted")
+    wait_for(lambda: any("icmp" in f and "drop" in f and "cookie=0x5dc1" in f for f in flows()),
+             what="sdnctl enforcing XO's rule")
+    assert any("cookie=0x99," in f for f in flows()), flows()   # someone else's flow is left alone

@@ -158,13 +158,15 @@ class FakeChannel:
     async def forget(self, key) -> None:
         pass
 
+
+
     def connected(self, key) -> bool:
         return True
 
     def error(self, key):
         return None
 
-    async def sync(self, key, flows):
+    async def sync(self, key, flows, purge=()):
         self.syncs.append((key, frozenset(flows)))
         return len(flows), 0
 
