@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from sdnctl.cli import options, render
 
 
@@ -69,20 +67,17 @@ def register(subparsers) -> None:
 
 
 def _register_update(sub) -> None:
-    update = sub.add_parser(
-        "update", help="change a private network in place: name, center, MTU, encryption, topology, pools",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    update = options.command(
+        sub, "update", help="change a private network in place: name, center, MTU, encryption, topology, pools",
         description="Change a network after creation. Each setting is written to every pool's network\n"
                     "object; the daemon then changes only the tunnel ports that differ. A rename or an MTU\n"
                     "change touches no tunnel; --encrypt/--no-encrypt modify the ports' options in place.\n"
                     "The encapsulation and the VNI cannot change (XAPI fixes a tunnel's protocol at\n"
                     "tunnel.create): create a new network instead.",
-        epilog="examples:\n"
-               "  sdnctl network update net1 --mtu 1400 --dry-run\n"
-               "  sdnctl network update net1 --encrypt\n"
-               "  sdnctl network update net1 --preferred-center p1h2\n"
-               "  sdnctl network update net1 --add-pool pool2 --pif-device eth1\n"
-               "  sdnctl network update net1 --remove-pool pool2")
+        examples=["sdnctl network update net1 --mtu 1400 --dry-run", "sdnctl network update net1 --encrypt",
+                  "sdnctl network update net1 --preferred-center p1h2",
+                  "sdnctl network update net1 --add-pool pool2 --pif-device eth1",
+                  "sdnctl network update net1 --remove-pool pool2"])
     update.add_argument("network", help="name or private-network uuid")
     update.add_argument("--name", help="a new name (name_label in every pool)")
     update.add_argument("--preferred-center", metavar="HOST",
@@ -107,17 +102,15 @@ def _register_update(sub) -> None:
 
 
 def _register_export_xo(sub) -> None:
-    export = sub.add_parser(
-        "export-xo", help="hand a network back to Xen Orchestra: write its xo:sdn-controller keys",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    export = options.command(
+        sub, "export-xo", help="hand a network back to Xen Orchestra: write its xo:sdn-controller keys",
         description="Write the network's settings under Xen Orchestra's keys, as XO's own create does,\n"
                     "and move its rules (and its VIFs' rules) to XO's key. With --release, also remove\n"
                     "sdnctl's keys and mark it sdnctl:managed=false: the running daemon then removes its\n"
                     "tunnel ports, and XO's SDN controller plugin can build its own. Stars only.",
-        epilog="examples:\n"
-               "  sdnctl network export-xo net1 --dry-run\n"
-               "  sdnctl network export-xo net1             # both controllers can read it; sdnctl manages it\n"
-               "  sdnctl network export-xo net1 --release   # sdnctl lets go; enable XO's plugin next")
+        examples=["sdnctl network export-xo net1 --dry-run",
+                  "sdnctl network export-xo net1             # both controllers can read it; sdnctl manages it",
+                  "sdnctl network export-xo net1 --release   # sdnctl lets go; enable XO's plugin next"])
     export.add_argument("network", help="name or private-network uuid")
     export.add_argument("--release", action="store_true",
                         help="also remove sdnctl's keys, so sdnctl stops managing it and sweeps its ports")

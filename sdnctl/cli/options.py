@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 
 
+def command(sub, name: str, *, help: str, description: str, examples: list[str]) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with examples; `description` keeps its own line breaks."""
+    return sub.add_parser(name, help=help, description=description,
+                          formatter_class=argparse.RawDescriptionHelpFormatter,
+                          epilog="examples:\n" + "\n".join(f"  {example}" for example in examples))
+
+
 def add_config(parser: argparse.ArgumentParser) -> None:
     from sdnctl.config import default_config_path
 

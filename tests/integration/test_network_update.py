@@ -76,11 +76,16 @@ def test_update_changes_settings_in_place_and_only_the_ports_that_differ(make_la
     assert _uuids(_interfaces(lab, everyone)) == start
 
 
-def test_update_refuses_what_cannot_be_done_and_writes_nothing(make_lab):
+def _one_network(make_lab) -> tuple:
+    """A 2-host lab (no daemon) with network net1: (the lab, net1's XAPI ref)."""
     lab = make_lab(pools=1, hosts=2)
     run_cli("network", "create", "--name", "net1", "--pool", "pool1", "--pif-device", "eth0",
             config=lab.config_path)
-    ref = xapi_call(lab, "network.get_by_name_label", "net1")[0]
+    return lab, xapi_call(lab, "network.get_by_name_label", "net1")[0]
+
+
+def test_update_refuses_what_cannot_be_done_and_writes_nothing(make_lab):
+    lab, ref = _one_network(make_lab)
     before = xapi_call(lab, "network.get_record", ref)
     for args, message in ((("--remove-pool", "pool1"), "no pool"),
                           (("--add-pool", "pool1", "--pif-device", "eth0"), "spans pool1 already"),
@@ -94,10 +99,7 @@ def test_update_refuses_what_cannot_be_done_and_writes_nothing(make_lab):
 
 
 def test_rule_commands_name_a_network_by_name_or_either_uuid(make_lab):
-    lab = make_lab(pools=1, hosts=2)
-    run_cli("network", "create", "--name", "net1", "--pool", "pool1", "--pif-device", "eth0",
-            config=lab.config_path)
-    ref = xapi_call(lab, "network.get_by_name_label", "net1")[0]
+    lab, ref = _one_network(make_lab)
     record = xapi_call(lab, "network.get_record", ref)
     run_cli("rule", "add", "--network", "net1", "--deny", "--protocol", "tcp", "--port", "22", config=lab.config_path)
     for name in ("net1", record["uuid"], record["other_config"]["sdnctl:private-network-uuid"]):

@@ -22,12 +22,18 @@ def _in_background(call, *args) -> threading.Thread:
     return thread
 
 
-def test_a_start_schedules_the_vm_on_its_host_before_its_vifs_come_up(sim_pool):
+def _vm_with_a_vif(sim_pool) -> tuple:
+    """(a session, the pool's two hosts, a halted VM, its VIF on a private network)."""
     x = sim_pool.login().xenapi
     first, second = sim_pool.hosts
     vm = sim_pool.sim.create_vm("web", "192.168.7.10")
     vif = x.VIF.create({"device": "0", "network": private_network(x), "VM": vm, "MAC": "", "MTU": "1400",
                         "other_config": {}})
+    return x, first, second, vm, vif
+
+
+def test_a_start_schedules_the_vm_on_its_host_before_its_vifs_come_up(sim_pool):
+    x, first, second, vm, vif = _vm_with_a_vif(sim_pool)
     started = time.monotonic()
     # A session per thread: XenAPI's is not thread-safe.
     starter = _in_background(sim_pool.login().xenapi.VM.start_on, vm, second, False, False)
@@ -44,11 +50,7 @@ def test_a_start_schedules_the_vm_on_its_host_before_its_vifs_come_up(sim_pool):
 
 
 def test_a_migration_schedules_the_vm_on_its_destination_while_it_still_runs_on_its_source(sim_pool):
-    x = sim_pool.login().xenapi
-    first, second = sim_pool.hosts
-    vm = sim_pool.sim.create_vm("web", "192.168.7.10")
-    vif = x.VIF.create({"device": "0", "network": private_network(x), "VM": vm, "MAC": "", "MTU": "1400",
-                        "other_config": {}})
+    x, first, second, vm, vif = _vm_with_a_vif(sim_pool)
     x.VM.start_on(vm, first, False, False)
     migrator = _in_background(sim_pool.login().xenapi.VM.pool_migrate, vm, second, {})
     wait_for(lambda: x.VM.get_scheduled_to_be_resident_on(vm) == second, timeout=5, what="VM scheduled on host 2")
