@@ -360,6 +360,8 @@ def test_plan_shows_pending_changes_and_changes_nothing(make_lab, make_daemon):
     net_id = create_network(lab, topology="mesh")
     expected = expected_ports(lab, net_id, ["p1h1", "p1h2"], "mesh", None)
     wait_for(lambda: converged(lab, expected), what="mesh")
+    wait_for(lambda: len(hosts := daemon.status().get("hosts", {})) == 2 and all(
+        h["openflow_synced"] for h in hosts.values()), what="every host's flows synced")
     assert "0 change(s) pending" in run_cli("plan", config=lab.config_path).stdout
     daemon.kill()
     port = next(iter(expected["p1h1"]))
