@@ -92,6 +92,9 @@ def _add_host_options(parser) -> None:
     parser.add_argument("--ipsec", action="store_true",
                         help="with --netns: every host also runs ovs-monitor-ipsec and strongSwan in its namespace, "
                              "as `systemctl start ipsec openvswitch-ipsec` on a real host (see docs/ipsec.md)")
+    parser.add_argument("--no-vswitchd", dest="vswitchd", action="store_false",
+                        help="hosts run ovsdb-server alone: cheap, for scale benchmarks of 200 hosts "
+                             "(tunnel rows but no ofports, no OpenFlow, no data plane)")
 
 
 def _paths(args) -> tuple[Path, Path, Path]:
@@ -124,7 +127,8 @@ def cmd_up(args) -> int:
     cmd = [sys.executable, "-m", "sdnctl.cli", "lab", "serve", "--pools", str(args.pools), "--hosts", str(args.hosts),
            "--octet", str(args.octet), "--root", str(args.root), "--ha-delay", str(args.ha_delay),
            "--xcpng", args.xcpng, "--nics", str(args.nics)] + (
-        ["--netns"] if args.netns else []) + (["--ha"] if args.ha else []) + (["--ipsec"] if args.ipsec else [])
+        ["--netns"] if args.netns else []) + (["--ha"] if args.ha else []) + (["--ipsec"] if args.ipsec else []) + (
+        [] if args.vswitchd else ["--no-vswitchd"])
     started = time.monotonic()
     with open(log_file, "w") as log:
         child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -157,7 +161,8 @@ def cmd_serve(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     lab = Lab(pools=args.pools, hosts=args.hosts, dataplane=args.netns, octet=args.octet, root=Path(args.root),
-              ha=args.ha, ha_delay=args.ha_delay, xcpng=args.xcpng, nics=args.nics, ipsec=args.ipsec)
+              ha=args.ha, ha_delay=args.ha_delay, xcpng=args.xcpng, nics=args.nics, ipsec=args.ipsec,
+              vswitchd=args.vswitchd)
     lab.up()
     print(f"lab serving: {lab.state_path}", flush=True)
     try:

@@ -50,6 +50,7 @@ class Links:
     channel: FlowChannel | None
     on_commit: Callable[[str, str, PortPlan], None]   # (host uuid, host name, the plan applied)
     openflow_port: int
+    on_observed: Callable[[], None] = lambda: None    # the switch looked different at a step: status is due
 
 
 class HostAgent:
@@ -62,6 +63,7 @@ class HostAgent:
         self.dirty = asyncio.Event()
         self.error: str | None = None
         self.notes: tuple[str, ...] = ()    # what the host's schema made its plan leave out
+        self.observed: ObservedHost | None = None   # the switch as the last step saw it (status shows this)
         self._links = links
         self._backoff = Backoff()
         self._try_again = 0
@@ -95,6 +97,9 @@ class HostAgent:
     async def step(self) -> HostPlan:
         """Plan; apply the port plan as one transaction; sync the flows, whether or not the transaction took."""
         world, observed = self._links.world(), observe(self.switch)
+        if observed != self.observed:
+            self.observed = observed
+            self._links.on_observed()
         plan = plan_host(self.host.uuid, world, observed, openflow_port=self._links.openflow_port)
         if plan.notes != self.notes:
             for note in plan.notes:
@@ -208,16 +213,18 @@ class HostAgent:
 
     # --- what status shows --------------------------------------------------------------
     def openflow_synced(self) -> bool:
-        return self.switch.connected and all(bridge in self._synced_flows for bridge in self.switch.controllers())
+        seen = self.observed
+        return self.switch.connected and seen is not None and all(b in self._synced_flows for b in seen.controllers)
 
     def view(self) -> HostView:
+        """The host as its last step saw it: status never re-reads every switch (that grows with the ports)."""
         sw, channel = self.switch, self._links.channel
-        connected = sw.connected
+        seen = self.observed if sw.connected else None
         openflow = {bridge: OpenFlowView(
             target=target, connected=bool(channel and channel.connected(self._key(bridge))),
             error=self._openflow_errors.get(bridge) or (channel.error(self._key(bridge)) if channel else None))
-            for bridge, target in (sw.controllers() if connected else {}).items()}
-        return HostView(name=sw.host_name, target=sw.target, connected=connected,
+            for bridge, target in (seen.controllers if seen else {}).items()}
+        return HostView(name=sw.host_name, target=sw.target, connected=sw.connected,
                         error=self.error or sw.status_error() or "; ".join(self.notes) or None, openflow=openflow,
                         openflow_synced=self.openflow_synced(), stats=dict(sw.stats),
-                        ports=tuple(sw.owned_ports() + sw.xo_ports()) if connected else ())
+                        ports=seen.ports + seen.xo_ports if seen else ())

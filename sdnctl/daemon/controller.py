@@ -64,7 +64,7 @@ class Controller:
         self.executor = ActionExecutor(self._call, self.tasks)
         self.trust = PoolTrustManager(config, lambda: self.certs.ca_cert.read_text(), self._wake, self.tasks)
         links = Links(world=lambda: self.world, executor=self.executor, channel=self.channel, on_commit=self._committed,
-                      openflow_port=config.openflow_port)
+                      openflow_port=config.openflow_port, on_observed=lambda: setattr(self.publisher, "due", True))
         self.hosts = HostAgents(links, self.tasks, self._server_certificate, ovsdb_port=config.ovsdb_port,
                                 on_change=self._switch_changed, make_switch=make_switch)
         self.publisher = StatusPublisher(config.state_dir / "status.json", self.status, metrics=None,
@@ -142,7 +142,7 @@ class Controller:
             self.executor.submit(plug)
         if changed or wake_all:
             self.hosts.wake()
-        self.publisher.due = True
+            self.publisher.due = True   # churn that leaves the World as it was (host_metrics) waits for the heartbeat
 
     # --- callbacks ----------------------------------------------------------------------
     def _wake(self, *, every_agent: bool = False) -> None:

@@ -47,11 +47,13 @@ class Lab:
 
     def __init__(self, *, pools: int = 1, hosts: int = 2, dataplane: bool = False, octet: int = 0,
                  root: Path = DEFAULT_ROOT, http_port: int = 80, https_port: int = 443, ha: bool = False,
-                 ha_delay: float = HA_DELAY, xcpng: str = "8.3", nics: int = 1, ipsec: bool = False):
+                 ha_delay: float = HA_DELAY, xcpng: str = "8.3", nics: int = 1, ipsec: bool = False,
+                 vswitchd: bool = True):
         """`ha`: as with XAPI's HA, a live slave becomes master `ha_delay` seconds after the master dies.
         `xcpng`: the XCP-ng release whose OVS TLS settings every host runs with (8.3 or 8.2).
         `nics`: NICs per host on the underlay besides eth0 (eth1 has an IP; eth2... none, e.g. to bond).
-        `ipsec`: (data plane only) each host also runs ovs-monitor-ipsec and strongSwan (sdnctl.lab.ipsec)."""
+        `ipsec`: (data plane only) each host also runs ovs-monitor-ipsec and strongSwan (sdnctl.lab.ipsec).
+        `vswitchd=False`: hosts run ovsdb-server alone (cheap, for scale benchmarks: no ofports, no OpenFlow)."""
         if not 0 <= octet <= 255 or not 1 <= pools <= 250 or not 1 <= hosts <= 200:
             raise LabError("need 1-250 pools, 1-200 hosts per pool and an octet of 0-255")
         if not 1 <= nics <= 8:
@@ -63,6 +65,7 @@ class Lab:
         self.dataplane = dataplane
         self.xcpng = xcpng
         self.nics = nics
+        self.vswitchd = vswitchd
         self.octet = octet
         self.tag = f"sdnlab{octet}"
         self.dir = root / self.tag
@@ -125,7 +128,7 @@ class Lab:
         pif_ips: dict[str, str | None] = {"eth0": address, "eth1": f"198.18.{pool.index}.{h}"}
         pif_ips |= {f"eth{n}": None for n in range(2, self.nics + 1)}
         host = OvsHost(name, address, self.dir / name, tag=self.tag, dataplane=self.dataplane, pif_ips=pif_ips,
-                       xcpng=self.xcpng)
+                       xcpng=self.xcpng, ovsdb_only=not self.vswitchd)
         host.start()
         pool.hosts[name] = host
         self.ipsec.start(host.name, host.dir, host.netns, host.ovsdb_unix)
@@ -264,33 +267,7 @@ class Lab:
 
     def write_config(self) -> None:
         """A ready-to-use daemon config for these pools (passwords in 0600 files beside it)."""
-        controller = self.dir / "controller"
-        (controller / "certs").mkdir(parents=True, exist_ok=True)
-        (controller / "state").mkdir(parents=True, exist_ok=True)
-        lines = [
-            "# Written by `sdnctl lab up`: the daemon config for this lab's pools.",
-            f'cert_dir = "{controller / "certs"}"',
-            f'state_dir = "{controller / "state"}"',
-            "",
-            "[defaults]",
-            'topology = "star"',
-            'encapsulation = "gre"',
-        ]
-        for pool in self.pools.values():
-            password_file = self.dir / f"{pool.name}.password"
-            certs.write_private(password_file, pool.password + "\n")
-            bundle = self.dir / f"{pool.name}-hosts.pem"
-            certs.write_public(bundle, "".join(h.cert_pem for h in pool.hosts.values()))
-            lines += [
-                "",
-                "[[pool]]",
-                f'name = "{pool.name}"',
-                f'url = "{self.url(pool)}"',
-                'username = "root"',
-                f'password_file = "{password_file}"',
-                f'tls_ca_file = "{bundle}"',
-            ]
-        certs.write_public(self.config_path, "\n".join(lines) + "\n")
+        write_daemon_config(self)
 
 
 class LabAdmin:
@@ -355,3 +332,34 @@ def sweep(workdir: Path, tag: str) -> list[str]:
         left.append(f"nftables table inet {tag}")
     shutil.rmtree(workdir, ignore_errors=True)
     return left
+
+
+def write_daemon_config(lab: Lab) -> None:
+    """The lab's daemon config (passwords in 0600 files beside it), where `lab.config_path` says."""
+    controller = lab.dir / "controller"
+    (controller / "certs").mkdir(parents=True, exist_ok=True)
+    (controller / "state").mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Written by `sdnctl lab up`: the daemon config for this lab's pools.",
+        f'cert_dir = "{controller / "certs"}"',
+        f'state_dir = "{controller / "state"}"',
+        "",
+        "[defaults]",
+        'topology = "star"',
+        'encapsulation = "gre"',
+    ]
+    for pool in lab.pools.values():
+        password_file = lab.dir / f"{pool.name}.password"
+        certs.write_private(password_file, pool.password + "\n")
+        bundle = lab.dir / f"{pool.name}-hosts.pem"
+        certs.write_public(bundle, "".join(h.cert_pem for h in pool.hosts.values()))
+        lines += [
+            "",
+            "[[pool]]",
+            f'name = "{pool.name}"',
+            f'url = "{lab.url(pool)}"',
+            'username = "root"',
+            f'password_file = "{password_file}"',
+            f'tls_ca_file = "{bundle}"',
+        ]
+    certs.write_public(lab.config_path, "\n".join(lines) + "\n")

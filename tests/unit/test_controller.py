@@ -306,18 +306,20 @@ def count_steps(daemon: Daemon) -> dict[str, int]:
     return steps
 
 
-async def test_churn_that_changes_no_decision_wakes_no_agent(tmp_path):
+async def test_churn_that_changes_no_decision_wakes_no_agent_and_rebuilds_no_status(tmp_path):
     records = mesh_records()
     async with Daemon(tmp_path, records) as d:
         await wait_until(lambda: all(ports_of(d, h) == {H1, H2, H3} - {h} for h in (H1, H2, H3)), what="the mesh")
         await wait_until(lambda: not any(a.dirty.is_set() for a in d.controller.hosts), what="idle agents")
         steps = count_steps(d)
+        d.controller.publisher.due = False
         for metrics in records["host_metrics"].values():
             metrics["memory_free"] = str(123 << 20)         # host_metrics churn: liveness unchanged
         d.controller.watchers["pool-a"]._on_change("pool-a")
         await wait_until(lambda: not d.controller._recompute.is_set(), what="the refresh of the churn")
         assert not any(a.dirty.is_set() for a in d.controller.hosts)
         assert steps == {H1: 0, H2: 0, H3: 0}
+        assert not d.controller.publisher.due    # the status waits for its heartbeat
         next(iter(records["host_metrics"].values()))["live"] = False    # a decision changes: H1 is dead
         d.controller.watchers["pool-a"]._on_change("pool-a")
         await wait_until(lambda: ports_of(d, H2) == {H3} and ports_of(d, H3) == {H2}, what="H1 dropped")
