@@ -174,6 +174,8 @@ class HostSwitch:
         self._error_code: str | None = None
         self.schema_version: str | None = None
         self.missing_columns: frozenset[str] = frozenset()   # optional columns the host's schema lacks
+        self._port_bridge: dict = {}
+        self._port_bridge_seqno = -1
         self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0, "connects": 0,
                       "controllers_set": 0, "flows_added": 0, "flows_deleted": 0}
 
@@ -311,7 +313,12 @@ class HostSwitch:
         return {row.name for row in self.idl.tables["Bridge"].rows.values() if row.rstp_enable}
 
     def _port_bridges(self) -> dict:
-        return {port.uuid: bridge.name for bridge in self.idl.tables["Bridge"].rows.values() for port in bridge.ports}
+        """Port uuid -> its bridge's name, computed once per change of the database (every reader needs it)."""
+        if self._port_bridge_seqno != self.idl.change_seqno:
+            self._port_bridge = {port.uuid: bridge.name for bridge in self.idl.tables["Bridge"].rows.values()
+                                 for port in bridge.ports}
+            self._port_bridge_seqno = self.idl.change_seqno
+        return self._port_bridge
 
     def owned_ports(self) -> list[ObservedPort]:
         """Every tunnel port sdnctl owns on this host, with its interface's state."""

@@ -19,6 +19,17 @@ from sdnctl.xapi.client import XapiClient, in_daemon_thread
 log = logging.getLogger(__name__)
 
 CLASSES = ["host", "host_metrics", "pif", "network", "tunnel", "vif", "vm", "pool"]
+# Fields XAPI rewrites all the time and sdnctl decides nothing on: the memory monitor updates every
+# live host's host_metrics every few seconds (memory_free, last_updated). Mirrored, but they wake nothing.
+CHURN_FIELDS = {"host_metrics": frozenset({"memory_free", "memory_total", "last_updated"})}
+
+
+def matters(cls: str, old: dict | None, new: dict) -> bool:
+    """Whether an event's new snapshot differs from the mirrored one in anything but churn."""
+    if old is None:
+        return True
+    churn = CHURN_FIELDS.get(cls, frozenset())
+    return any(old.get(key) != new.get(key) for key in (old.keys() | new.keys()) - churn)
 EVENT_TIMEOUT = 5.0                      # seconds XAPI may hold event.from when nothing changes
 EVENT_READ_TIMEOUT = EVENT_TIMEOUT + 5.0  # then the master is silent: log in again elsewhere
 CALL_TIMEOUT = 30.0                       # read timeout of an ordinary call
@@ -77,15 +88,20 @@ class PoolWatcher:
         records: dict[str, dict[str, dict]] = {cls: {} for cls in CLASSES}
         while True:
             result = await in_daemon_thread(self._events.call_once, "event.from", CLASSES, token, EVENT_TIMEOUT)
+            mattered = False
             for event in result["events"]:
-                table = records.setdefault(event["class"].lower(), {})
+                cls = event["class"].lower()
+                table = records.setdefault(cls, {})
+                old = table.get(event["ref"])
                 if event["operation"] == "del":
                     table.pop(event["ref"], None)
+                    mattered = True
                 else:
                     table[event["ref"]] = event["snapshot"]
+                    mattered = mattered or matters(cls, old, event["snapshot"])
             first = token == ""
             token = result["token"]
-            if first or result["events"]:
+            if first or mattered:
                 if first:
                     self.records = records
                     self.synced = True
