@@ -32,7 +32,8 @@ def test_pools_that_disagree_on_the_center_are_reconciled_without_moving_it(make
     wait_for(lambda: centers(lab) == {"pool1": center, "pool2": center}, what="the center recorded in both pools")
     hosts = ["p1h1", "p1h2", "p2h1", "p2h2"]
     wait_for(lambda: sum(len(tunnel_ports(lab, h)) for h in hosts) == 6, what="the star")
-    before = daemon.status()["hosts"]
+    before = wait_for(lambda: (seen := daemon.status().get("hosts", {})) and sum(
+        h["ports_added"] for h in seen.values()) == 6 and seen, what="the status counting the star's ports")
     # As after an outage of pool2 while the center moved: pool2 still records another (live) host.
     session = xapi(lab, "pool2")
     ref = session.xenapi.network.get_by_name_label("net1")[0]
