@@ -71,7 +71,7 @@ def test_network_converges_in_one_pool(make_lab, make_daemon, encapsulation, top
     def tunnel_statuses():
         session = xapi(lab)
         try:
-            return sorted((s.get("active"), s.get("key")) for s in
+            return sorted((s.get("active", ""), s.get("key", "")) for s in   # "": not written yet
                           (r["status"] for r in session.xenapi.tunnel.get_all_records().values()))
         finally:
             session.xenapi.session.logout()
