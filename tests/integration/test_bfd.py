@@ -165,6 +165,9 @@ def test_a_dead_center_by_bfd_fails_over_and_a_short_flap_moves_nothing(make_lab
         assert net["dead_by_bfd"] == ["p1h2"]
         # Only the tunnels of the dead center change: 2 of its own and the 2 other spokes' ones to it go,
         # the new center gets 2 to those spokes and they 2 to it; the new center <-> old center pair stays.
+        # The center is shown as soon as it is decided; the hosts' counters follow their commits.
+        wait_for(lambda: all(now - then >= 4 for now, then in zip(port_stats(daemon), before)),
+                 what="the failover's ports added and deleted")
         added, deleted = port_stats(daemon)
         assert (added - before[0], deleted - before[1]) == (4, 4)
         after = interface_uuids(lab, HOSTS)
