@@ -1,85 +1,95 @@
-"""Convergence time of a 2-pool x 3-host private network: after `network create`, and after a host join.
+"""Convergence of one cross-pool VXLAN mesh at K hosts: sdnctl against the script floor and the IDL floor.
 
-Measured from the XAPI change (the create call / the join) to the daemon's last OVSDB commit,
-taken from the daemon's status (`last_commit_at`) once every tunnel is observed up.
-Run as root: .venv/bin/python bench/converge.py [--rounds N]
+Per K (16 = 2 x 8, 64 = 4 x 16, 200 = 10 x 20 OVSDB-only lab hosts) and per round:
+- sdnctl: from the start of `network create` to the daemon's last OVSDB commit (its `last_commit_at`),
+  once its hosts count the K(K-1) ports;
+- the script floor: the same rows, deleted again, written by one `ovs-vsctl` per host, all at once;
+- the IDL floor: the same rows written by pre-connected python-ovs IDL clients committing concurrently.
+Each round ends with the rows deleted and the network destroyed, so the next one starts clean.
+Run as root: .venv/bin/python bench/converge.py [--k 16 64 200] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import signal
-import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
+
+import report
+from scalelab import ScaleLab, delete_tunnels, dump_tunnels, idl_floor, script_floor
 
 from sdnctl import networks
 from sdnctl.config import load_config
-from sdnctl.lab.lab import Lab
 
-ROOT = Path("/run/sdnctl-bench")
-
-
-def status(lab: Lab) -> dict:
-    path = lab.dir / "controller" / "state" / "status.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+LAYOUT = {4: (2, 2), 16: (2, 8), 64: (4, 16), 200: (10, 20)}   # K -> (pools, hosts per pool)
+OCTET = 240
 
 
-def converged(lab: Lab, name: str, hosts: int) -> bool:
-    network = next((n for n in status(lab).get("networks", []) if n["name"] == name), None)
-    if not network or len([h for h in network["hosts"] if h["eligible"]]) != hosts:
-        return False
-    tunnels = [t for h in network["hosts"] for t in h["tunnels"]]
-    return bool(tunnels) and all(t["desired"] and t["observed"] for t in tunnels)
+def one_k(k: int, rounds: int) -> list[tuple[int, int, float, float, float]]:
+    pools, hosts = LAYOUT[k]
+    rows = []
+    with ScaleLab(pools, hosts, octet=OCTET) as scale:
+        print(f"K={k}: lab up in {scale.lab_up_s:.1f} s", flush=True)
+        for r in range(rounds):
+            scale.start_daemon()
+            name = f"mesh{r}"
+            before = scale.counters()
+            started = scale.create_network(name, "mesh", encapsulation="vxlan")
+            scale.wait_ports(before[1] + k * (k - 1), timeout=540)
+            sdnctl = scale.last_commit_at() - started
+            scale.stop_daemon()
+            network_id = _network_id(scale, name)
+            tunnels = {h: [t for t in rows if t.port_ids.get("sdnctl-network") == network_id]
+                       for h, rows in dump_tunnels(scale.lab).items()}
+            if sum(len(v) for v in tunnels.values()) != k * (k - 1):
+                raise SystemExit(f"bench: expected {k * (k - 1)} tunnel rows, found {sum(map(len, tunnels.values()))}")
+            delete_tunnels(scale.lab, tunnels)
+            script = script_floor(scale.lab, tunnels)
+            delete_tunnels(scale.lab, tunnels)
+            idl = idl_floor(scale.lab, tunnels)
+            delete_tunnels(scale.lab, tunnels)
+            _destroy(scale, name)
+            rows.append((k, r, sdnctl * 1000, script * 1000, idl * 1000))
+            print(f"  round {r}: sdnctl {sdnctl * 1000:,.0f} ms (network create {scale.create_s * 1000:,.0f} ms of it), script floor {script * 1000:,.0f} ms, "
+                  f"IDL floor {idl * 1000:,.0f} ms", flush=True)
+    return rows
 
 
-def wait(probe, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            raise SystemExit("bench: timed out")
-        time.sleep(0.02)
+def _network_id(scale: ScaleLab, name: str) -> str:
+    with networks.Pools(load_config(scale.lab.config_path)) as pools:
+        return networks.find_network(pools, name)[0]
 
 
-def one_round(octet: int, topology: str) -> tuple[float, float]:
-    lab = Lab(pools=2, hosts=3, octet=octet, root=ROOT)
-    lab.up()
-    daemon = subprocess.Popen([sys.executable, "-m", "sdnctl.cli", "run", "--config", str(lab.config_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait(lambda: status(lab).get("hosts") and len(status(lab)["hosts"]) == 6
-             and all(h["connected"] for h in status(lab)["hosts"].values()))
-        request = networks.CreateRequest(name="bench", pools=("pool1", "pool2"), pif_device="eth0",
-                                         topology=topology)
-        with networks.Pools(load_config(lab.config_path), ["pool1", "pool2"]) as pools:
-            started = time.time()
-            networks.create(pools, request, lambda text: None)
-            print(f"  (network create itself: {(time.time() - started) * 1000:.0f} ms)", flush=True)
-        wait(lambda: converged(lab, "bench", 6))
-        create = status(lab)["last_commit_at"] - started
-        started = time.time()
-        lab.host_join("pool1")
-        wait(lambda: converged(lab, "bench", 7))
-        join = status(lab)["last_commit_at"] - started
-        return create, join
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=15)
-        lab.down()
+def _destroy(scale: ScaleLab, name: str) -> None:
+    with networks.Pools(load_config(scale.lab.config_path)) as pools:
+        _, records = networks.find_network(pools, name)
+        for pool, ref, _ in records:
+            networks.destroy_network(pools, pool, ref)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--k", type=int, nargs="+", default=[16, 64, 200], choices=sorted(LAYOUT))
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    for topology in ("star", "mesh"):
-        results = [one_round(200 + i, topology) for i in range(args.rounds)]
-        for label, values in (("network create", [r[0] for r in results]), ("host join", [r[1] for r in results])):
-            print(f"{topology:<4} {label:<15} median {statistics.median(values) * 1000:7.1f} ms   "
-                  f"min {min(values) * 1000:7.1f} ms   max {max(values) * 1000:7.1f} ms   (n={len(values)})")
+    started = time.monotonic()
+    rows = [row for k in args.k for row in one_k(k, args.rounds)]
+    summary = []
+    series: dict[str, tuple[list[float], list[report.Spread]]] = {"sdnctl": ([], []), "script floor": ([], []),
+                                                                  "IDL floor": ([], [])}
+    for k in args.k:
+        mine = [r for r in rows if r[0] == k]
+        spreads = [report.spread(r[i] for r in mine) for i in (2, 3, 4)]
+        for (label, (xs, ys)), s in zip(series.items(), spreads):
+            xs.append(k)
+            ys.append(s)
+        summary.append((k, k * (k - 1), *spreads, f"{spreads[0].median / spreads[1].median:.2f}x",
+                        f"{spreads[0].median / spreads[2].median:.2f}x"))
+    report.table(f"Convergence of one VXLAN mesh, ms: median (min-max, n) -- {report.machine()}",
+                 ("K", "ports", "sdnctl", "script floor", "IDL floor", "vs script", "vs IDL"), summary)
+    report.save_csv("converge", ("k", "round", "sdnctl_ms", "script_floor_ms", "idl_floor_ms"), rows)
+    report.save_plot("converge", "One cross-pool VXLAN mesh: network create to last commit", "hosts (K)", "ms",
+                     series, logy=True)
+    print(f"total {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":

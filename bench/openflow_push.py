@@ -1,12 +1,14 @@
-"""Pushing 1,000 flows to one bridge: FlowChannel.sync (barrier-confirmed) vs `ovs-ofctl add-flows`.
+"""Pushing 1,000 and 10,000 flows to one bridge: FlowChannel.sync (barrier-confirmed) vs `ovs-ofctl add-flows`.
 
-Per round, on one dummy bridge of a lab host (real ovsdb-server + ovs-vswitchd):
-- `sync` of N new flows onto a bridge holding none of them (dump, N ADDs, barrier);
+Per flow count N and round, on one dummy bridge of a lab host (real ovsdb-server + ovs-vswitchd):
+- `sync` of N new flows onto a bridge holding none of them (dump, N ADDs, one barrier), over mutual TLS;
 - a no-op re-sync of the same set (dump and diff only);
 - `sync` to the empty set (N cookie-limited DELETE_STRICTs, barrier);
-- `ovs-ofctl -O OpenFlow13 add-flows` of the same N flows from a file (process start included),
-  then a sync that must find nothing to do: the file and the FlowSpecs describe the same flows.
-Run as root: .venv/bin/python bench/openflow_push.py [--flows N] [--rounds R]
+- `ovs-ofctl -O OpenFlow13 add-flows` of the same N flows from a file, over the bridge's unix socket
+  (process start included; ovs-ofctl waits for a barrier after every flow-mod), then a sync that must
+  find nothing to do: the file and the FlowSpecs describe the same flows.
+Prints median and min-max per N; saves docs/bench/openflow_push.csv (every round) and .png (flows/s vs N).
+Run as root: .venv/bin/python bench/openflow_push.py [--flows N ...] [--rounds R]
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import argparse
 import asyncio
 import os
 import shutil
-import statistics
 import subprocess
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
+import report
 from benchcerts import bench_certs
 from sdnctl.lab.ovshost import OvsHost
 from sdnctl.core.model import COOKIE_MASK, SDNCTL_COOKIE, FlowSpec
@@ -32,6 +35,13 @@ BRIDGE = "br-bench"
 KEY = f"bench/{BRIDGE}"
 CONNECT_TIMEOUT = 15.0
 SYNC_TIMEOUT = 60.0
+OFCTL_TIMEOUT = 120.0
+
+SYNC_ADD = "sdnctl sync add"
+SYNC_NOOP = "sdnctl sync no-op"
+SYNC_DELETE = "sdnctl sync delete"
+OFCTL_ADD = "ovs-ofctl add-flows"
+PUSHES = (SYNC_ADD, SYNC_DELETE, OFCTL_ADD)    # the methods that change N flows: plotted in flows/s
 
 
 def bench_flows(n: int) -> frozenset[FlowSpec]:
@@ -60,9 +70,14 @@ def ofctl_line(spec: FlowSpec) -> str:
     return ",".join(fields)
 
 
+def write_flow_file(path: Path, flows: frozenset[FlowSpec]) -> Path:
+    path.write_text("".join(ofctl_line(f) + "\n" for f in sorted(flows, key=lambda f: f.match)))
+    return path
+
+
 def ofctl(*args: str) -> str:
     return subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", *args], capture_output=True, text=True,
-                          timeout=60, check=True).stdout
+                          timeout=OFCTL_TIMEOUT, check=True).stdout
 
 
 def sdnctl_flow_count(host: OvsHost) -> int:
@@ -70,22 +85,51 @@ def sdnctl_flow_count(host: OvsHost) -> int:
     return sum(1 for line in out.splitlines() if line.startswith(" "))
 
 
-def start_host(workdir: Path, ca_path: Path) -> OvsHost:
-    host = OvsHost("bench", ADDRESS, workdir / "host", tag="ofbench", dataplane=False, pif_ips={})
+def start_host(host: OvsHost, ca_path: Path) -> None:
+    """Start the host's daemons with one dummy bridge listening for sdnctl on `pssl:`."""
     host.start()
     host.vsctl("set-ssl", str(host.key_path), str(host.cert_path), str(ca_path))
     host.vsctl("--may-exist", "add-br", BRIDGE, "--", "set", "bridge", BRIDGE, "datapath_type=dummy",
                "protocols=OpenFlow13", "fail_mode=standalone")
     host.vsctl("set-controller", BRIDGE, f"pssl:{OF_PORT}:{ADDRESS}")
-    return host
 
 
-async def run(host: OvsHost, client_cert: Path, client_key: Path, flows: frozenset[FlowSpec], rounds: int,
-              flow_file: Path) -> dict[str, list[float]]:
+async def timed(step: Awaitable) -> tuple[object, float]:
+    """The step's result and its wall-clock seconds."""
+    started = time.perf_counter()
+    result = await step
+    return result, time.perf_counter() - started
+
+
+async def one_round(channel: FlowChannel, host: OvsHost, flows: frozenset[FlowSpec],
+                    flow_file: Path) -> dict[str, float]:
+    """Seconds per method, each step checked against what the switch holds; leaves the bridge empty."""
+    n, seconds = len(flows), {}
+    result, seconds[SYNC_ADD] = await timed(channel.sync(KEY, flows, timeout=SYNC_TIMEOUT))
+    assert result == (n, 0), f"sync add returned {result}, not ({n}, 0)"
+    assert (held := sdnctl_flow_count(host)) == n, f"the bridge holds {held} sdnctl flows after sync add, not {n}"
+
+    result, seconds[SYNC_NOOP] = await timed(channel.sync(KEY, flows, timeout=SYNC_TIMEOUT))
+    assert result == (0, 0), f"the no-op re-sync returned {result}"
+
+    result, seconds[SYNC_DELETE] = await timed(channel.sync(KEY, frozenset(), timeout=SYNC_TIMEOUT))
+    assert result == (0, n), f"sync delete returned {result}, not (0, {n})"
+    assert (held := sdnctl_flow_count(host)) == 0, f"the bridge holds {held} sdnctl flows after sync delete"
+
+    _, seconds[OFCTL_ADD] = await timed(asyncio.to_thread(ofctl, "add-flows", host.mgmt(BRIDGE), str(flow_file)))
+    assert (held := sdnctl_flow_count(host)) == n, f"the bridge holds {held} sdnctl flows after add-flows, not {n}"
+    result = await channel.sync(KEY, flows, timeout=SYNC_TIMEOUT)
+    assert result == (0, 0), f"ofctl's file and the FlowSpecs differ: the sync after add-flows returned {result}"
+    await channel.sync(KEY, frozenset(), timeout=SYNC_TIMEOUT)
+    return seconds
+
+
+async def run(host: OvsHost, client_cert: Path, client_key: Path, counts: list[int], rounds: int,
+              workdir: Path) -> list[tuple[int, int, str, float]]:
+    """(flows, round, method, seconds) for every flow count, round and method, over one connection."""
     channel = FlowChannel(str(client_cert), str(client_key))
     channel.start()
-    times: dict[str, list[float]] = {k: [] for k in ("sync add", "sync no-op", "sync delete", "ofctl add-flows",
-                                                     "sync no-op after ofctl")}
+    samples = []
     try:
         started = time.perf_counter()
         await channel.ensure(KEY, host.address, OF_PORT, host.cert_pem)
@@ -95,61 +139,68 @@ async def run(host: OvsHost, client_cert: Path, client_key: Path, flows: frozens
             await asyncio.sleep(0.01)
         print(f"connected (TCP + TLS + HELLO + FEATURES) in {(time.perf_counter() - started) * 1000:.1f} ms")
         await channel.sync(KEY, frozenset(), timeout=SYNC_TIMEOUT)
-        n = len(flows)
-        for _ in range(rounds):
-            t = time.perf_counter()
-            assert await channel.sync(KEY, flows, timeout=SYNC_TIMEOUT) == (n, 0)
-            times["sync add"].append(time.perf_counter() - t)
-            assert sdnctl_flow_count(host) == n
-
-            t = time.perf_counter()
-            assert await channel.sync(KEY, flows, timeout=SYNC_TIMEOUT) == (0, 0)
-            times["sync no-op"].append(time.perf_counter() - t)
-
-            t = time.perf_counter()
-            assert await channel.sync(KEY, frozenset(), timeout=SYNC_TIMEOUT) == (0, n)
-            times["sync delete"].append(time.perf_counter() - t)
-            assert sdnctl_flow_count(host) == 0
-
-            t = time.perf_counter()
-            ofctl("add-flows", host.mgmt(BRIDGE), str(flow_file))
-            times["ofctl add-flows"].append(time.perf_counter() - t)
-            assert sdnctl_flow_count(host) == n
-
-            t = time.perf_counter()
-            assert await channel.sync(KEY, flows, timeout=SYNC_TIMEOUT) == (0, 0), "ofctl file != FlowSpecs"
-            times["sync no-op after ofctl"].append(time.perf_counter() - t)
-            await channel.sync(KEY, frozenset(), timeout=SYNC_TIMEOUT)
+        for n in counts:
+            flows = bench_flows(n)
+            flow_file = write_flow_file(workdir / f"flows-{n}.txt", flows)
+            for r in range(1, rounds + 1):
+                seconds = await one_round(channel, host, flows, flow_file)
+                samples += [(n, r, method, s) for method, s in seconds.items()]
     finally:
         channel.stop()
-    return times
+    return samples
+
+
+def ratio_text(s: report.Spread) -> str:
+    return f"{s.median:.2f} ({s.low:.2f}-{s.high:.2f}, n={s.n})"
+
+
+def summarize(samples: list[tuple[int, int, str, float]], counts: list[int], rounds: int) -> None:
+    """Print the table; save every sample as CSV and the pushes' flows/s vs N as a plot."""
+    seconds = {(n, r, method): s for n, r, method, s in samples}
+
+    def rate(n: int, method: str) -> report.Spread:
+        return report.spread(n / seconds[n, r, method] for r in range(1, rounds + 1))
+
+    def ms(n: int, method: str) -> report.Spread:
+        return report.spread(seconds[n, r, method] * 1000 for r in range(1, rounds + 1))
+
+    rows = []
+    for n in counts:
+        ratio = report.spread(seconds[n, r, OFCTL_ADD] / seconds[n, r, SYNC_ADD] for r in range(1, rounds + 1))
+        rows += [(f"{n:,}", SYNC_ADD, rate(n, SYNC_ADD), "flows/s"),
+                 (f"{n:,}", OFCTL_ADD, rate(n, OFCTL_ADD), "flows/s"),
+                 (f"{n:,}", "sdnctl / ovs-ofctl", ratio_text(ratio), "x (>1: sdnctl faster)"),
+                 (f"{n:,}", SYNC_NOOP, ms(n, SYNC_NOOP), "ms"),
+                 (f"{n:,}", SYNC_DELETE, ms(n, SYNC_DELETE), "ms")]
+    print(report.machine())
+    report.table(f"OpenFlow push to one dummy bridge, barrier-confirmed: median (min-max, n) over {rounds} rounds",
+                 ("flows", "method", "median (min-max, n)", "unit"), rows)
+    report.save_csv("openflow_push", ("flows", "round", "method", "seconds", "flows_per_s"),
+                    [(n, r, method, f"{s:.6f}", f"{n / s:.1f}" if method in PUSHES else "")
+                     for n, r, method, s in samples])
+    report.save_plot("openflow_push", "Pushing N flows to one bridge (barrier-confirmed)", "flows (N)", "flows/s",
+                     {method: (counts, [rate(n, method) for n in counts]) for method in PUSHES})
 
 
 def main() -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    args.add_argument("--flows", type=int, default=1000)
+    args.add_argument("--flows", type=int, nargs="+", default=[1000, 10000])
     args.add_argument("--rounds", type=int, default=5)
     opts = args.parse_args()
+    counts = sorted(set(opts.flows))
 
+    started = time.perf_counter()
     workdir = ROOT / str(os.getpid())
-    ca_path, client_cert, client_key = bench_certs(workdir)
-    flows = bench_flows(opts.flows)
-    flow_file = workdir / "flows.txt"
-    flow_file.write_text("".join(ofctl_line(f) + "\n" for f in sorted(flows, key=lambda f: f.match)))
-
-    host = None
+    host = OvsHost("bench", ADDRESS, workdir / "host", tag="ofbench", dataplane=False, pif_ips={})
     try:
-        host = start_host(workdir, ca_path)
-        times = asyncio.run(run(host, client_cert, client_key, flows, opts.rounds, flow_file))
+        ca_path, client_cert, client_key = bench_certs(workdir)
+        start_host(host, ca_path)
+        samples = asyncio.run(run(host, client_cert, client_key, counts, opts.rounds, workdir))
     finally:
-        if host is not None:
-            host.stop()
+        host.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-    print(f"{opts.flows} flows, {opts.rounds} rounds, one dummy bridge (ms: median / min / max)")
-    for name, values in times.items():
-        ms = [v * 1000 for v in values]
-        print(f"  {name:<24} {statistics.median(ms):8.1f} {min(ms):8.1f} {max(ms):8.1f}")
+    summarize(samples, counts, opts.rounds)
+    print(f"took {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

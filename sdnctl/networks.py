@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,11 +169,10 @@ def find_network(pools: Pools, name: str) -> tuple[str, list[tuple[str, str, dic
     return next(iter(matches.items()))
 
 
-def _transport_pif(pools: Pools, pool: str, host_ref: str, device: str,
+def _transport_pif(pools: Pools, pool: str, host_pifs: dict[str, dict], device: str,
                    vlan: int | None) -> tuple[str, dict] | str:
     """The host's PIF on `device` (or its VLAN `vlan`) that tunnels will leave from, or why it has none."""
-    pifs = {ref: pools.call(pool, "PIF.get_record", ref) for ref in pools.call(pool, "host.get_PIFs", host_ref)}
-    pifs = {ref: pif for ref, pif in pifs.items() if not pif["tunnel_access_PIF_of"]}
+    pifs = {ref: pif for ref, pif in host_pifs.items() if not pif["tunnel_access_PIF_of"]}
     on_device = {ref: pif for ref, pif in pifs.items() if pif["device"] == device}
     for ref, pif in on_device.items():
         if int(pif["VLAN"]) == (vlan if vlan is not None else -1):
@@ -232,18 +232,20 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
     # The daemon builds nothing while this key is set: it elects the center once every pool's
     # network object and every tunnel exist, so a creation makes no port it later deletes.
     other_config[CREATING_KEY] = "true"
-    created: list[tuple[str, str]] = []
+    created: dict[str, str] = {}
+
+    def build(pool: str) -> None:
+        created[pool] = pools.call(pool, "network.create", {
+            "name_label": request.name, "name_description": "sdnctl private network",
+            "MTU": str(mtu), "other_config": other_config, "tags": []})
+        create_tunnels(pools, pool, created[pool], plans[pool], request, say)
+
     try:
-        for pool, pifs in plans.items():
-            ref = pools.call(pool, "network.create", {
-                "name_label": request.name, "name_description": "sdnctl private network",
-                "MTU": str(mtu), "other_config": other_config, "tags": []})
-            created.append((pool, ref))
-            create_tunnels(pools, pool, ref, pifs, request, say)
-        for pool, ref in created:
-            pools.call(pool, "network.remove_from_other_config", ref, CREATING_KEY)
+        each_pool(plans, build)
+        each_pool(created, lambda pool: pools.call(pool, "network.remove_from_other_config", created[pool],
+                                                   CREATING_KEY))
     except XapiError as exc:
-        for pool, ref in reversed(created):
+        for pool, ref in created.items():
             destroy_network(pools, pool, ref)
         detail = list(exc.details) if exc.details else exc
         raise XapiError(f"creating {request.name!r} failed, nothing was left behind: {detail}",
@@ -251,6 +253,17 @@ def create(pools: Pools, request: CreateRequest, say: Say) -> str:
     say(f"created private network {request.name} ({net_id}): {request.encapsulation} VNI {vni}, "
         f"{request.topology}, MTU {mtu}")
     return net_id
+
+
+def each_pool(names: Iterable[str], work: Callable[[str], object]) -> None:
+    """work(pool) in every pool at once (each pool has its own XAPI client); the first error is raised
+    once every pool's work has ended, so a rollback sees all that was made."""
+    names = list(names)
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool_threads:
+        futures = [pool_threads.submit(work, name) for name in names]
+    errors = [exc for future in futures if (exc := future.exception()) is not None]
+    if errors:
+        raise errors[0]
 
 
 def create_tunnels(pools: Pools, pool: str, ref: str, pifs: dict[str, tuple[str, dict]], request: CreateRequest,
@@ -274,9 +287,12 @@ def create_tunnels(pools: Pools, pool: str, ref: str, pifs: dict[str, tuple[str,
 def host_pifs(pools: Pools, pool: str, request: CreateRequest, say: Say) -> dict[str, tuple[str, dict]]:
     """Host name -> its transport PIF: each host's own device (bond0 here, eth1 there) and --vlan."""
     pifs, missing = {}, []
+    by_host: dict[str, dict[str, dict]] = {}
+    for ref, pif in pools.call(pool, "PIF.get_all_records").items():   # one call, not two per host
+        by_host.setdefault(pif["host"], {})[ref] = pif
     for host_ref, host in pools.call(pool, "host.get_all_records").items():
         name, device = host["name_label"], request.device_of(host["name_label"])
-        found = (_transport_pif(pools, pool, host_ref, device, request.vlan) if device
+        found = (_transport_pif(pools, pool, by_host.get(host_ref, {}), device, request.vlan) if device
                  else "has no --pif-device (give one for every host, or HOST=DEVICE for it)")
         if isinstance(found, str):
             missing.append(f"{pool}/{name} {found}")

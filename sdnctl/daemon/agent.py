@@ -64,6 +64,7 @@ class HostAgent:
         self.error: str | None = None
         self.notes: tuple[str, ...] = ()    # what the host's schema made its plan leave out
         self.observed: ObservedHost | None = None   # the switch as the last step saw it (status shows this)
+        self._observed_version = -1                 # switch.version when `observed` was read
         self._links = links
         self._backoff = Backoff()
         self._try_again = 0
@@ -96,10 +97,7 @@ class HostAgent:
     # --- the step -----------------------------------------------------------------------
     async def step(self) -> HostPlan:
         """Plan; apply the port plan as one transaction; sync the flows, whether or not the transaction took."""
-        world, observed = self._links.world(), observe(self.switch)
-        if observed != self.observed:
-            self.observed = observed
-            self._links.on_observed()
+        world, observed = self._links.world(), self._observe()
         plan = plan_host(self.host.uuid, world, observed, openflow_port=self._links.openflow_port)
         if plan.notes != self.notes:
             for note in plan.notes:
@@ -113,6 +111,18 @@ class HostAgent:
             await self._apply(plan.ports)
         await self._sync_flows(plan, observed)
         return plan
+
+    def _observe(self) -> ObservedHost:
+        """The switch as the core sees it, read again only once its database changed (a wake-up by the
+        World alone costs no read: at 200 hosts every refresh would re-read every switch)."""
+        version = self.switch.version
+        if self.observed is None or version != self._observed_version:
+            observed = observe(self.switch)
+            self._observed_version = version
+            if observed != self.observed:
+                self.observed = observed
+                self._links.on_observed()
+        return self.observed
 
     async def _apply(self, plan: PortPlan) -> None:
         try:

@@ -39,7 +39,7 @@ from sdnctl.ipsec import PskStore
 from sdnctl.metrics import MetricsServer
 from sdnctl.openflow.channel import FlowChannel
 from sdnctl.ovsdb import tls
-from sdnctl.ovsdb.switch import HostSwitch
+from sdnctl.ovsdb.switch import HostSwitch, slow_parser_note
 from sdnctl.xapi.watcher import PoolWatcher
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,8 @@ class Controller:
         if created:
             log.info("created the controller CA and client certificate in %s", self.config.cert_dir)
         tls.set_client_certificate(str(self.certs.client_cert), str(self.certs.client_key))
+        if note := slow_parser_note():
+            log.warning("%s", note)
         if self.channel is not None:
             self.channel.on_connect = self.channel.on_drift = self._openflow_connected   # both: re-sync that bridge
             self.channel.start()

@@ -14,6 +14,7 @@ import json
 import secrets
 import shutil
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,18 @@ class LabPool:
     hosts: dict[str, OvsHost] = field(default_factory=dict)
     host_refs: dict[str, str] = field(default_factory=dict)
     next_host: int = 1
+
+
+@dataclass(frozen=True)
+class Join:
+    """A host's arrival: its own switch's start-up, and when each of XAPI's join steps landed."""
+    ovs_start: float      # seconds: ovsdb-server (+ ovs-vswitchd) up, before XAPI hears of the host
+    steps: tuple[float, ...]   # wall clock of each XAPI join step: introduced, PIFs, tunnels, start of day
+
+    @property
+    def tunnels_at(self) -> float:
+        """When XAPI gave the host its tunnels (xapi_tunnel's sync at join): the first moment it can be meshed."""
+        return self.steps[2]
 
 
 class Lab:
@@ -75,6 +88,7 @@ class Lab:
         self.pools: dict[str, LabPool] = {}
         self.silenced: set[str] = set()                 # hosts crashed with `silent`
         self.ipsec = LabIpsec(enabled=ipsec, dataplane=dataplane)   # ovs-monitor-ipsec + strongSwan per host
+        self.joins: dict[str, Join] = {}                # host name -> how its join went (benchmarks time it)
         self._state_lock = threading.Lock()
         self._serving = False                           # the state file is written between up and down
 
@@ -129,10 +143,13 @@ class Lab:
         pif_ips |= {f"eth{n}": None for n in range(2, self.nics + 1)}
         host = OvsHost(name, address, self.dir / name, tag=self.tag, dataplane=self.dataplane, pif_ips=pif_ips,
                        xcpng=self.xcpng, ovsdb_only=not self.vswitchd)
+        started = time.monotonic()
         host.start()
         pool.hosts[name] = host
         self.ipsec.start(host.name, host.dir, host.netns, host.ovsdb_unix)
+        ovs_start = time.monotonic() - started
         pool.host_refs[name] = pool.sim.add_host(host, name=name, address=address, pifs=pif_ips, master=master)
+        self.joins[name] = Join(ovs_start=ovs_start, steps=pool.sim.join_steps[pool.host_refs[name]])
         return host
 
     # --- scenario verbs -----------------------------------------------------------------

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import os
 import select
 import ssl
 from collections.abc import Callable
+from typing import TypeVar
 
 import ovs.db.idl
+import ovs.json
 import ovs.jsonrpc
 import ovs.poller
 import ovs.stream
@@ -35,6 +38,7 @@ from sdnctl.core.model import (
 from sdnctl.ovsdb import tls
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMA_TIMEOUT_MS = 5000
 TRANSACTION_TIMEOUT = 15.0
@@ -157,6 +161,31 @@ def schema_helper(schema: dict, host_name: str) -> ovs.db.idl.SchemaHelper:
     return helper
 
 
+def slow_parser_note() -> str | None:
+    """Why OVSDB reading will be slow here, if it will: python-ovs without its C JSON parser."""
+    if ovs.json.PARSER == ovs.json.PARSER_C:
+        return None
+    return ("python-ovs has no C JSON parser (ovs._json): every OVSDB message is parsed in pure Python, "
+            "several times slower with many hosts; scripts/bootstrap.sh installs one (python3-openvswitch)")
+
+
+def _per_change(reader: Callable[[HostSwitch], T]) -> Callable[[HostSwitch], T]:
+    """A reader whose answer is kept until the database changes (python-ovs rows are slow to read, and the
+    agent, the health monitor and the status all ask after every change)."""
+    name = reader.__name__
+
+    @functools.wraps(reader)
+    def cached(switch: HostSwitch) -> T:
+        seqno = switch.version
+        kept = switch._reads.get(name)
+        if kept is not None and kept[0] == seqno:
+            return kept[1]  # type: ignore[return-value]
+        answer = reader(switch)
+        switch._reads[name] = (seqno, answer)
+        return answer
+    return cached
+
+
 class HostSwitch:
     """A host's Open vSwitch database as sdnctl sees it: observed tunnel ports, one transaction per plan."""
 
@@ -174,8 +203,7 @@ class HostSwitch:
         self._error_code: str | None = None
         self.schema_version: str | None = None
         self.missing_columns: frozenset[str] = frozenset()   # optional columns the host's schema lacks
-        self._port_bridge: dict = {}
-        self._port_bridge_seqno = -1
+        self._reads: dict[str, tuple[int, object]] = {}   # reader -> (change_seqno, its answer then): _per_change
         self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0, "connects": 0,
                       "controllers_set": 0, "flows_added": 0, "flows_deleted": 0}
 
@@ -183,6 +211,11 @@ class HostSwitch:
     @property
     def connected(self) -> bool:
         return bool(self.idl and self.idl._session.is_connected() and self.idl.has_ever_connected() and self._synced)
+
+    @property
+    def version(self) -> int:
+        """Changes whenever what the switch holds may have changed (python-ovs's change_seqno)."""
+        return self.idl.change_seqno if self.idl is not None else -1
 
     @property
     def _synced(self) -> bool:
@@ -257,6 +290,7 @@ class HostSwitch:
         return {row.name: row.external_ids.get("xs-network-uuids", "").split(";")
                 for row in self.idl.tables["Bridge"].rows.values()}
 
+    @_per_change
     def vif_ports(self) -> list[VifPort]:
         """Every plugged VIF (XCP-ng's `xs-vif-uuid` interfaces) with its ofport and MAC."""
         port_bridge = self._port_bridges()
@@ -270,6 +304,7 @@ class HostSwitch:
                                         mac=ids.get("attached-mac", "").strip('"').lower()))
         return vifs
 
+    @_per_change
     def interfaces(self) -> list[BridgePort]:
         """Every interface on a bridge that OVS gave an OpenFlow port, whoever owns it (what admission needs)."""
         port_bridge = self._port_bridges()
@@ -303,6 +338,7 @@ class HostSwitch:
     def foreign_controllers(self) -> dict[str, tuple[str, ...]]:
         return _foreign_controllers(self.idl)
 
+    @_per_change
     def xo_ports(self) -> list[ObservedPort]:
         return _xo_ports(self.idl, self._port_bridges())
 
@@ -312,14 +348,12 @@ class HostSwitch:
             return set()
         return {row.name for row in self.idl.tables["Bridge"].rows.values() if row.rstp_enable}
 
+    @_per_change
     def _port_bridges(self) -> dict:
-        """Port uuid -> its bridge's name, computed once per change of the database (every reader needs it)."""
-        if self._port_bridge_seqno != self.idl.change_seqno:
-            self._port_bridge = {port.uuid: bridge.name for bridge in self.idl.tables["Bridge"].rows.values()
-                                 for port in bridge.ports}
-            self._port_bridge_seqno = self.idl.change_seqno
-        return self._port_bridge
+        """Port uuid -> its bridge's name (every reader needs it)."""
+        return {port.uuid: bridge.name for bridge in self.idl.tables["Bridge"].rows.values() for port in bridge.ports}
 
+    @_per_change
     def owned_ports(self) -> list[ObservedPort]:
         """Every tunnel port sdnctl owns on this host, with its interface's state."""
         port_bridge = self._port_bridges()

@@ -77,6 +77,11 @@ class FakeSwitch:
         self._on_change(self.host_uuid)
         await asyncio.Event().wait()
 
+    @property
+    def version(self) -> object:
+        """Never the same twice: the tests edit this switch directly, so every step reads it again."""
+        return object()
+
     def status_error(self):
         return None
 

@@ -28,6 +28,8 @@ class PoolSimulator:
                             ha_delay=ha_delay, on_master_change=on_master_change)
         self._stopping = threading.Event()
         self._monitor: threading.Thread | None = None
+        # host ref -> when each step of its join landed: introduced, PIFs, tunnels, start of day (benchmarks)
+        self.join_steps: dict[str, tuple[float, ...]] = {}
 
     def start(self) -> None:
         """Listen on every host's address (HTTP, and HTTPS with the host certificate); start the monitor."""
@@ -89,11 +91,14 @@ class PoolSimulator:
             ref = host.introduce(self._ctx, backend, name=name, address=address, pifs=pifs, master=master)
         steps = (lambda: host.introduce_pifs(self._ctx, ref, pifs), lambda: host.sync_tunnels(self._ctx, ref),
                  lambda: host.start_of_day(self._ctx, ref))
+        landed = [time.time()]
         for step in steps:
             if self._ctx.listeners.started:
                 self._stopping.wait(JOIN_STEP)
             with self._ctx.state():
                 step()
+            landed.append(time.time())
+        self.join_steps[ref] = tuple(landed)
         return ref
 
     def eject_host(self, host_ref: str) -> None:
