@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,6 +74,7 @@ class ScaleLab:
         self.create_s = 0.0      # the last `network create` call alone (XAPI work, before the daemon's)
 
     def __enter__(self) -> ScaleLab:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # `timeout` too gets the lab torn down
         started = time.monotonic()
         self.lab.up()
         self.lab_up_s = time.monotonic() - started
@@ -83,6 +85,9 @@ class ScaleLab:
 
     def __exit__(self, *exc) -> None:
         self.stop_daemon()
+        log = self.lab.dir / "daemon.log"
+        if log.exists():
+            shutil.copy(log, ROOT / f"daemon-{self.lab.tag}.log")   # kept for a look once the lab is gone
         self.lab.down()
 
     @property

@@ -196,6 +196,24 @@ def xo_cookies(world: World, observed: ObservedHost) -> dict[str, frozenset[int]
     return found
 
 
+def hosts_to_wake(before: World, after: World) -> frozenset[str] | None:
+    """The host agents a new World concerns: None (all) when anything a host's plan reads changed; else
+    only the hosts whose tunnel records changed (their tunnel.status may need writing again). The write-backs'
+    own echoes (tunnel statuses, plugged access PIFs) then wake one agent each, not every agent."""
+    def plan_inputs(world: World) -> tuple:
+        inventory = world.inventory
+        return (inventory.hosts, inventory.networks, inventory.vif_rules, inventory.network_rules,
+                inventory.rule_errors, inventory.placed_vifs, world.desired, world.complete, world.fail_mode,
+                world.network_fail_modes)
+
+    if plan_inputs(before) != plan_inputs(after):
+        return None
+    old = {t.ref: t for t in before.inventory.tunnels}
+    new = {t.ref: t for t in after.inventory.tunnels}
+    return frozenset(t.host_uuid for ref in old.keys() | new.keys() if old.get(ref) != new.get(ref)
+                     for t in (old.get(ref), new.get(ref)) if t is not None)
+
+
 def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_port: int) -> HostPlan:
     """The smallest OVSDB change that makes this host right, and the flows its controlled bridges need."""
     controlled = controlled_bridges(host_uuid, world, observed)

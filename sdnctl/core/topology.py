@@ -74,14 +74,24 @@ def desired_tunnels(snapshot: ClusterSnapshot, psks: Mapping[str, str] | None = 
     an encrypted network without one is frozen (its tunnels are not built unencrypted).
     `bfd` is every tunnel's Interface.bfd (bfd_settings); `avoid` the hosts per network that
     must not be its star's center (dead by BFD).
+
+    The answer to the same inputs is the same object: a refresh whose events changed no network (a
+    tunnel status written back, a VIF elsewhere) compares two desired states by identity, not 39,800 specs.
     """
-    psks = psks or {}
-    avoid = avoid or {}
+    return _desired(snapshot.networks, tuple(sorted((psks or {}).items())), bfd,
+                    tuple(sorted((avoid or {}).items())), reclaim)
+
+
+@functools.lru_cache(maxsize=8)
+def _desired(networks: tuple[PrivateNetwork, ...], psk_items: tuple[tuple[str, str], ...],
+             bfd: tuple[tuple[str, str], ...], avoid_items: tuple[tuple[str, frozenset[str]], ...],
+             reclaim: frozenset[str]) -> DesiredState:
+    psks, avoid = dict(psk_items), dict(avoid_items)
     tunnels: dict[str, set[TunnelSpec]] = defaultdict(set)
     centers: dict[str, str | None] = {}
     mesh: dict[str, set[str]] = defaultdict(set)
     frozen = set()
-    for network in snapshot.networks:
+    for network in networks:
         for ep in network.endpoints:
             tunnels[ep.host_uuid]  # every endpoint host gets an entry, so stale ports are swept
         if network.error or network.creating or (network.encrypted and not psks.get(network.id)):

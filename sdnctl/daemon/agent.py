@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sdnctl.core.flows import admits
 from sdnctl.core.hostplan import HostPlan, ObservedHost, World, plan_host
@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 
 TRY_AGAIN = "try again"     # python-ovs: the database changed under the transaction; re-plan
 MAX_TRY_AGAIN = 3           # in a row, before it counts as a failure
+# Transactions being built or in flight at once, over every host. Building one is CPU work in python-ovs
+# (a 200-host mesh's first is 398 rows, ~0.1 s) that no await breaks: unpaced, 200 of them keep the loop
+# from the hosts' sockets for 20 s, their OVSDB servers' inactivity probes (5 s) cut us off, and the
+# transactions in flight come back "try again". Paced, the loop reads every socket between two builds.
+TRANSACTIONS_AT_ONCE = 8
 
 
 def observe(switch: HostSwitch) -> ObservedHost:
@@ -51,6 +56,7 @@ class Links:
     on_commit: Callable[[str, str, PortPlan], None]   # (host uuid, host name, the plan applied)
     openflow_port: int
     on_observed: Callable[[], None] = lambda: None    # the switch looked different at a step: status is due
+    transactions: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(TRANSACTIONS_AT_ONCE))
 
 
 class HostAgent:
@@ -65,6 +71,7 @@ class HostAgent:
         self.notes: tuple[str, ...] = ()    # what the host's schema made its plan leave out
         self.observed: ObservedHost | None = None   # the switch as the last step saw it (status shows this)
         self._observed_version = -1                 # switch.version when `observed` was read
+        self.steps = 0                              # plans made (status: no work at rest means none)
         self._links = links
         self._backoff = Backoff()
         self._try_again = 0
@@ -97,6 +104,7 @@ class HostAgent:
     # --- the step -----------------------------------------------------------------------
     async def step(self) -> HostPlan:
         """Plan; apply the port plan as one transaction; sync the flows, whether or not the transaction took."""
+        self.steps += 1
         world, observed = self._links.world(), self._observe()
         plan = plan_host(self.host.uuid, world, observed, openflow_port=self._links.openflow_port)
         if plan.notes != self.notes:
@@ -126,7 +134,8 @@ class HostAgent:
 
     async def _apply(self, plan: PortPlan) -> None:
         try:
-            await self.switch.apply(plan)
+            async with self._links.transactions:
+                await self.switch.apply(plan)
         except OvsdbError as exc:
             if exc.code == TRY_AGAIN and self._try_again < MAX_TRY_AGAIN:
                 self._try_again += 1
@@ -236,5 +245,5 @@ class HostAgent:
             for bridge, target in (seen.controllers if seen else {}).items()}
         return HostView(name=sw.host_name, target=sw.target, connected=sw.connected,
                         error=self.error or sw.status_error() or "; ".join(self.notes) or None, openflow=openflow,
-                        openflow_synced=self.openflow_synced(), stats=dict(sw.stats),
+                        openflow_synced=self.openflow_synced(), stats=dict(sw.stats, steps=self.steps),
                         ports=seen.ports + seen.xo_ports if seen else ())

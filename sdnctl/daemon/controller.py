@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from sdnctl import certs
 from sdnctl.config import Config
-from sdnctl.core.hostplan import World
+from sdnctl.core.hostplan import World, hosts_to_wake
 from sdnctl.core.inventory import Host
 from sdnctl.core.model import PortPlan
 from sdnctl.core.status import ClientCertificate, Facts, PoolView, status_document
@@ -130,7 +130,7 @@ class Controller:
         self.trust.ensure_all(self.watchers)
         world = build_world(self.watchers.values(), self.psks, self.config, create_keys=True,
                             avoid=self.health.watch.avoid(), reclaim=self.preferred.reclaim())
-        changed, self.world = world != self.world, world
+        before, self.world = self.world, world
         self.preferred.update(world)
         self.trust.sync_certificates(self.watchers, world.inventory, self.executor)
         await self.hosts.ensure(self.world.inventory, [p for p in self.watchers if self.trust.usable(p)])
@@ -142,9 +142,9 @@ class Controller:
                             old=name(record.previous), new=name(record.center))
         for plug in pif_plugs(self.world):
             self.executor.submit(plug)
-        if changed or wake_all:
-            self.hosts.wake()
-            self.publisher.due = True   # churn that leaves the World as it was (host_metrics) waits for the heartbeat
+        if wake_all or world != before:   # churn that leaves the World as it was (host_metrics) wakes nothing
+            self.hosts.wake(None if wake_all else hosts_to_wake(before, world))
+            self.publisher.due = True
 
     # --- callbacks ----------------------------------------------------------------------
     def _wake(self, *, every_agent: bool = False) -> None:

@@ -36,7 +36,7 @@ class HealthMonitor:
         self._poked = asyncio.Event()
         self._dirty: set[str] = set()
         self._ports: dict[str, dict[str, ObservedPort]] = {}   # connected host uuid -> its sdnctl ports by name
-        self._health: dict[tuple[str, str], str] = {}         # (host uuid, port name) -> last health seen
+        self._health: dict[str, dict[str, str]] = {}          # host uuid -> port name -> last health seen
         self.watch = CenterWatch()
 
     def poke(self, host_uuid: str) -> None:
@@ -56,9 +56,8 @@ class HealthMonitor:
 
     def look(self, now: float) -> None:
         """Re-read the poked switches, publish health changes, and judge the star centers."""
-        self._observe()
         world = self._world()
-        self._publish_changes(world)
+        self._publish_changes(world, self._observe())
         before, notes = self.watch.dead, self.watch.notes
         self.watch = watch_centers(world.inventory.networks, world.desired.centers, self._ports, self.watch,
                                    now, self._hold)
@@ -78,28 +77,35 @@ class HealthMonitor:
         if self.watch.dead != before:
             self._on_dead()
 
-    def _observe(self) -> None:
+    def _observe(self) -> set[str]:
+        """Re-read the poked hosts' ports; the hosts read (or gone)."""
         agents = {agent.host.uuid: agent for agent in self._agents()}
-        for uuid in set(self._ports) - set(agents):
+        gone = set(self._ports) - set(agents)
+        for uuid in gone:
             del self._ports[uuid]
         dirty, self._dirty = self._dirty, set()
-        for uuid in dirty | (set(agents) - set(self._ports)):
+        read = dirty | (set(agents) - set(self._ports))
+        for uuid in read:
             agent = agents.get(uuid)
             if agent is not None and agent.switch.connected:
                 self._ports[uuid] = {port.name: port for port in agent.switch.owned_ports()}
             else:
                 self._ports.pop(uuid, None)
+        return read | gone
 
-    def _publish_changes(self, world: World) -> None:
+    def _publish_changes(self, world: World, hosts: set[str]) -> None:
+        """Log and publish the health changes of these hosts' tunnels (the others were not read again)."""
         name = world.inventory.host_name
         networks = {n.id: n.name for n in world.inventory.networks}
-        seen: dict[tuple[str, str], str] = {}
-        for host, ports in sorted(self._ports.items()):
+        for host in hosts - set(self._ports):
+            self._health.pop(host, None)
+        for host, ports in sorted((h, p) for h, p in self._ports.items() if h in hosts):
+            before, seen = self._health.get(host, {}), dict[str, str]()
+            self._health[host] = seen
             for port in ports.values():
                 health = tunnel_health(port)
-                key = (host, port.name)
-                seen[key] = health.state
-                old = self._health.get(key)
+                seen[port.name] = health.state
+                old = before.get(port.name)
                 if old is None or old == health.state:
                     continue   # first sight is no change (a restart would announce every tunnel)
                 log.info("%s: tunnel %s to %s (network %s): %s -> %s%s", name(host), port.name, name(port.remote_host),
@@ -109,4 +115,3 @@ class HealthMonitor:
                             host_name=name(host), tunnel=port.name, remote=port.remote_host,
                             remote_name=name(port.remote_host), old=old, new=health.state, reason=health.reason,
                             flap_count=health.flap_count)
-        self._health = seen

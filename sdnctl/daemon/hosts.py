@@ -53,9 +53,11 @@ class HostAgents:
     def get(self, uuid: str) -> HostAgent | None:
         return self.agents.get(uuid)
 
-    def wake(self) -> None:
-        for agent in self.agents.values():
-            agent.dirty.set()
+    def wake(self, hosts: frozenset[str] | None = None) -> None:
+        """Wake the agents of these host uuids (None: every agent) to plan again."""
+        for uuid, agent in self.agents.items():
+            if hosts is None or uuid in hosts:
+                agent.dirty.set()
 
     async def ensure(self, inventory: Inventory, wanted_pools: Iterable[str]) -> None:
         """An agent for every host of `wanted_pools` (stale ports need sweeping too); others are stopped.

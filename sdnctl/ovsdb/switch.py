@@ -12,6 +12,7 @@ a missing required one keeps the host unconnected with an error saying which.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import functools
 import logging
@@ -204,6 +205,7 @@ class HostSwitch:
         self.schema_version: str | None = None
         self.missing_columns: frozenset[str] = frozenset()   # optional columns the host's schema lacks
         self._reads: dict[str, tuple[int, object]] = {}   # reader -> (change_seqno, its answer then): _per_change
+        self._owned = OwnedPorts()
         self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0, "connects": 0,
                       "controllers_set": 0, "flows_added": 0, "flows_deleted": 0}
 
@@ -251,6 +253,7 @@ class HostSwitch:
                 log.warning("%s: OVSDB schema %s lacks %s", self.host_name, self.schema_version,
                             ", ".join(sorted(self.missing_columns)))
             self.idl = ovs.db.idl.Idl(self.remote, helper, leader_only=False)
+            self.idl.notify = self._owned.row_changed
             # python-ovs backs off between reconnects itself, doubling from min to max: the schedule's ends.
             self.idl._session.reconnect.set_backoff(round(retry.delay(0) * 1000),
                                                      round(retry.delay(len(retry.SCHEDULE) - 1) * 1000))
@@ -356,27 +359,7 @@ class HostSwitch:
     @_per_change
     def owned_ports(self) -> list[ObservedPort]:
         """Every tunnel port sdnctl owns on this host, with its interface's state."""
-        port_bridge = self._port_bridges()
-        observed = []
-        for port in self.idl.tables["Port"].rows.values():
-            ids = port.external_ids
-            if OWNER_NETWORK not in ids or not port.interfaces:
-                continue
-            iface = port.interfaces[0]
-            ofport = iface.ofport[0] if iface.ofport else None
-            link_state = getattr(iface, "link_state", None)   # optional columns: absent on an old schema
-            observed.append(ObservedPort(
-                name=port.name, bridge=port_bridge.get(port.uuid, ""), network_id=ids[OWNER_NETWORK],
-                remote_host=ids.get(OWNER_REMOTE, ""), type=iface.type,
-                options=tuple(sorted(iface.options.items())), ofport=ofport,
-                error=iface.error[0] if iface.error else None,
-                bfd=tuple(sorted(getattr(iface, "bfd", {}).items())),
-                bfd_status=tuple(sorted(getattr(iface, "bfd_status", {}).items())),
-                carrier=iface.status.get("tunnel_egress_iface_carrier"),
-                link_state=link_state[0] if link_state else None,
-                protected=bool(getattr(port, "protected", False)),
-            ))
-        return observed
+        return self._owned.read(self.idl, self._port_bridges())
 
     # --- changing -----------------------------------------------------------------------
     async def apply(self, plan: PortPlan) -> None:
@@ -430,6 +413,65 @@ class HostSwitch:
                                  code="TIMEOUT") from None
             status = txn.commit()
         return status
+
+
+class OwnedPorts:
+    """sdnctl's tunnel ports as read from one IDL, each port read from its rows again only when python-ovs
+    reports a change to them (`row_changed`, its notify hook) or the rows were reloaded (a reconnect): a
+    commit on a 200-host mesh re-reads the ports it touched, not all 199."""
+
+    def __init__(self):
+        self._ports: dict = {}                # Port uuid -> (its Row, its ObservedPort or None)
+        self._port_of_interface: dict = {}    # Interface uuid -> its Port's uuid
+
+    def read(self, idl: ovs.db.idl.Idl, port_bridge: dict) -> list[ObservedPort]:
+        rows = idl.tables["Port"].rows
+        observed = []
+        for uuid, port in rows.items():
+            kept = self._ports.get(uuid)
+            if kept is None or kept[0] is not port:
+                kept = (port, _observed_port(port))
+                self._ports[uuid] = kept
+                if kept[1] is not None:
+                    self._port_of_interface[port.interfaces[0].uuid] = uuid
+            seen = kept[1]
+            if seen is None:
+                continue
+            bridge = port_bridge.get(uuid, "")
+            if seen.bridge != bridge:
+                seen = dataclasses.replace(seen, bridge=bridge)
+                self._ports[uuid] = (port, seen)
+            observed.append(seen)
+        if len(self._ports) > len(rows):   # ports went: forget them
+            self._ports = {uuid: kept for uuid, kept in self._ports.items() if uuid in rows}
+            self._port_of_interface = {i: p for i, p in self._port_of_interface.items() if p in rows}
+        return observed
+
+    def row_changed(self, event: str, row: ovs.db.idl.Row, updates: object = None) -> None:
+        table = row._table.name
+        if table == "Port":
+            self._ports.pop(row.uuid, None)
+        elif table == "Interface":
+            self._ports.pop(self._port_of_interface.get(row.uuid), None)
+
+
+def _observed_port(port: ovs.db.idl.Row) -> ObservedPort | None:
+    """The port as the core sees it, if sdnctl owns it (its bridge is filled in by the caller)."""
+    ids = port.external_ids
+    if OWNER_NETWORK not in ids or not port.interfaces:
+        return None
+    iface = port.interfaces[0]
+    link_state = getattr(iface, "link_state", None)   # optional columns: absent on an old schema
+    return ObservedPort(
+        name=port.name, bridge="", network_id=ids[OWNER_NETWORK], remote_host=ids.get(OWNER_REMOTE, ""),
+        type=iface.type, options=tuple(sorted(iface.options.items())), ofport=iface.ofport[0] if iface.ofport else None,
+        error=iface.error[0] if iface.error else None,
+        bfd=tuple(sorted(getattr(iface, "bfd", {}).items())),
+        bfd_status=tuple(sorted(getattr(iface, "bfd_status", {}).items())),
+        carrier=iface.status.get("tunnel_egress_iface_carrier"),
+        link_state=link_state[0] if link_state else None,
+        protected=bool(getattr(port, "protected", False)),
+    )
 
 
 def _owner_ids(spec: TunnelSpec) -> dict[str, str]:
