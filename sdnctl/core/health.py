@@ -30,6 +30,7 @@ class TunnelHealth:
     diagnostic: str | None = None
     flap_count: int | None = None
     failed: bool = False   # the row itself failed (an error, no ofport): down whatever BFD says
+    by_bfd: bool = False   # down because BFD says the far end does not answer (not a local fault)
 
     @property
     def bfd(self) -> dict | None:
@@ -66,7 +67,7 @@ def tunnel_health(port: ObservedPort | None) -> TunnelHealth:
         return replace(seen, state=UP)
     if not seen.flap_count:
         return replace(seen, reason="BFD has not come up since the port was made (no BFD reply yet)")
-    return replace(seen, state=DOWN, reason=f"BFD {seen.bfd_state}, remote {seen.remote_state or '?'}"
+    return replace(seen, state=DOWN, by_bfd=True, reason=f"BFD {seen.bfd_state}, remote {seen.remote_state or '?'}"
                    + (f": {seen.diagnostic}" if seen.diagnostic else ""))
 
 
@@ -110,8 +111,8 @@ def center_verdict(network: PrivateNetwork, center: str,
     name = tunnel_port_name(network.id, center)
     seen = [tunnel_health(observed[ep.host_uuid].get(name)) for ep in network.endpoints
             if ep.eligible and ep.host_uuid != center and ep.host_uuid in observed]
-    found = counts(seen)
-    up, down = found[UP], found[DOWN]
+    # Only BFD's word counts against the center: a spoke's own fault (no ofport, no carrier) says nothing of it.
+    up, down = sum(h.state == UP for h in seen), sum(h.by_bfd for h in seen)
     if up or not down:
         return CenterVerdict(False, up, down, "")
     if down < MIN_SPOKES:

@@ -46,7 +46,8 @@ class StatusPublisher:
 
     def publish(self, status: dict) -> None:
         try:
-            certs.write_public(self._path, json.dumps(status, indent=2, sort_keys=True) + "\n")
+            # Compact: json's C encoder (indent= falls back to pure Python: 0.8 s instead of 0.14 s at 200 hosts).
+            certs.write_public(self._path, json.dumps(status, sort_keys=True, separators=(",", ":")) + "\n")
         except OSError as exc:  # e.g. a full disk: keep serving metrics and MQTT, and say so
             log.error("cannot write %s: %s", self._path, exc)
         if self.metrics is not None:

@@ -143,6 +143,16 @@ def test_center_verdict(observed, dead):
     assert center_verdict(NET, "h-1", observed).dead is dead
 
 
+def test_spokes_own_faults_say_nothing_of_the_center():
+    """No ofport (the spoke's vswitchd is down or refused the port) or no carrier on its own underlay is the
+    spoke's trouble: a star of 200 OVSDB-only hosts must not fail over round and round on it."""
+    faulty = {"h-2": port(remote="h-1", ofport=None), "h-3": port(remote="h-1", error="could not open"),
+              "h-4": port(remote="h-1", status=DOWN_S, carrier="down")}
+    observed = {host: {p.name: p} for host, p in faulty.items()}
+    assert all(tunnel_health(p).state == DOWN for p in faulty.values())
+    assert center_verdict(NET, "h-1", observed).dead is False
+
+
 def test_with_one_spoke_the_center_stays_and_it_says_why():
     net = star(("h-1", "h-2"), center="h-1")
     verdict = center_verdict(net, "h-1", seen(**{"h-2": DOWN_S}))
