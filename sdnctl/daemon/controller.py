@@ -22,7 +22,7 @@ from sdnctl.config import Config
 from sdnctl.core.hostplan import World, hosts_to_wake
 from sdnctl.core.inventory import Host
 from sdnctl.core.model import PortPlan
-from sdnctl.core.status import ClientCertificate, Facts, PoolView, status_document
+from sdnctl.core.status import ClientCertificate, Facts, PoolView, network_section, status_document
 from sdnctl.core.writeback import center_records, pif_plugs
 from sdnctl.daemon.agent import Links
 from sdnctl.daemon.centers import PreferredCenters
@@ -30,7 +30,7 @@ from sdnctl.daemon.executor import ActionExecutor
 from sdnctl.daemon.files import watch_files
 from sdnctl.daemon.health import HealthMonitor
 from sdnctl.daemon.hosts import HostAgents
-from sdnctl.daemon.publisher import StatusPublisher
+from sdnctl.daemon.publisher import Reuse, StatusPublisher
 from sdnctl.daemon.tasks import Tasks
 from sdnctl.daemon.trust import PoolTrustManager
 from sdnctl.daemon.world import build_world
@@ -74,6 +74,7 @@ class Controller:
         self.preferred = PreferredCenters(config.preferred_center_hold, on_due=self._wake)
         self._recompute = asyncio.Event()
         self._wake_all = True     # the next refresh wakes every agent even if the World is unchanged
+        self._networks = Reuse(network_section)   # most heartbeats: neither the World nor a port changed
 
     # --- life cycle ---------------------------------------------------------------------
     async def run(self) -> None:
@@ -130,7 +131,9 @@ class Controller:
         self.trust.ensure_all(self.watchers)
         world = build_world(self.watchers.values(), self.psks, self.config, create_keys=True,
                             avoid=self.health.watch.avoid(), reclaim=self.preferred.reclaim())
-        before, self.world = self.world, world
+        before, changed = self.world, world != self.world
+        if changed:   # else the World stays the same object: status compares it by identity, not 40,000 tunnels
+            self.world = world
         self.preferred.update(world)
         self.trust.sync_certificates(self.watchers, world.inventory, self.executor)
         await self.hosts.ensure(self.world.inventory, [p for p in self.watchers if self.trust.usable(p)])
@@ -142,7 +145,7 @@ class Controller:
                             old=name(record.previous), new=name(record.center))
         for plug in pif_plugs(self.world):
             self.executor.submit(plug)
-        if wake_all or world != before:   # churn that leaves the World as it was (host_metrics) wakes nothing
+        if wake_all or changed:   # churn that leaves the World as it was (host_metrics) wakes nothing
             self.hosts.wake(None if wake_all else hosts_to_wake(before, world))
             self.publisher.due = True
 
@@ -189,15 +192,17 @@ class Controller:
     def status(self) -> dict:
         """Everything `sdnctl status` shows: pools, hosts, and per network desired vs observed."""
         events = self.events
+        hosts = {agent.host.uuid: agent.view() for agent in self.hosts}
+        networks = self._networks(self.world, {uuid: view.ports for uuid, view in hosts.items() if view.connected})
         facts = Facts(
-            hosts={agent.host.uuid: agent.view() for agent in self.hosts},
+            hosts=hosts,
             pools=tuple(PoolView(w.name, w.synced, w.master_url, w.resyncs, self.trust.errors.get(w.name) or w.error)
                         for w in self.watchers.values()),
             trust=self.trust.view(), certificate=_client_certificate(self.certs),
             mqtt={"connected": events.connected, "published": events.published, "dropped": events.dropped}
             if events else {},
             last_event_at=self.last_event_at, last_commit_at=self.last_commit_at)
-        return status_document(self.world, facts, time.time())
+        return status_document(self.world, facts, time.time(), networks)
 
 
 def _client_certificate(controller_certs: certs.ControllerCerts) -> ClientCertificate | None:

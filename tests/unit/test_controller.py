@@ -317,6 +317,7 @@ async def test_churn_that_changes_no_decision_wakes_no_agent_and_rebuilds_no_sta
         await wait_until(lambda: all(ports_of(d, h) == {H1, H2, H3} - {h} for h in (H1, H2, H3)), what="the mesh")
         await wait_until(lambda: not any(a.dirty.is_set() for a in d.controller.hosts), what="idle agents")
         steps = count_steps(d)
+        world, networks = d.controller.world, d.controller.status()["networks"]
         d.controller.publisher.due = False
         for metrics in records["host_metrics"].values():
             metrics["memory_free"] = str(123 << 20)         # host_metrics churn: liveness unchanged
@@ -325,10 +326,22 @@ async def test_churn_that_changes_no_decision_wakes_no_agent_and_rebuilds_no_sta
         assert not any(a.dirty.is_set() for a in d.controller.hosts)
         assert steps == {H1: 0, H2: 0, H3: 0}
         assert not d.controller.publisher.due    # the status waits for its heartbeat
+        assert d.controller.world is world and d.controller.status()["networks"] is networks   # reused, not rebuilt
         next(iter(records["host_metrics"].values()))["live"] = False    # a decision changes: H1 is dead
         d.controller.watchers["pool-a"]._on_change("pool-a")
         await wait_until(lambda: ports_of(d, H2) == {H3} and ports_of(d, H3) == {H2}, what="H1 dropped")
         assert steps[H2] >= 1 and steps[H3] >= 1
+        assert d.controller.status()["networks"] != networks
+
+
+async def test_the_status_file_is_the_document_as_json_whatever_was_reused(tmp_path):
+    async with Daemon(tmp_path, mesh_records()) as d:
+        await wait_until(lambda: all(ports_of(d, h) == {H1, H2, H3} - {h} for h in (H1, H2, H3)), what="the mesh")
+        path = tmp_path / "state" / "status.json"
+        for _ in range(2):      # the second time the networks section's JSON is reused
+            document = d.controller.status()
+            d.controller.publisher.publish(document)
+            assert json.loads(path.read_text()) == json.loads(json.dumps(document))
 
 
 async def test_a_full_resync_wakes_every_agent_even_with_nothing_changed(tmp_path):

@@ -12,7 +12,7 @@ from sdnctl.core.hostplan import (
 )
 from sdnctl.core.inventory import build_inventory, host_live
 from sdnctl.core.model import ObservedPort, VifPort
-from sdnctl.core.status import Facts, HostView, PoolView, mqtt_states, status_document
+from sdnctl.core.status import Facts, HostView, PoolView, mqtt_states, network_section, network_states, status_document
 from sdnctl.core.topology import desired_tunnels
 from sdnctl.core.writeback import (
     PlugPif, RecordCenter, SetTunnelStatus, SyncCertificates, center_records, certificate_syncs, pif_plugs,
@@ -193,10 +193,12 @@ def test_status_and_mqtt_states_never_carry_a_psk():
                                                                ("state", "up")))
     view = HostView(name="host-1", target="10.0.0.1:6640", connected=True, error=None, openflow={},
                     openflow_synced=True, stats={"transactions": 1}, ports=(port,))
-    document = status_document(w, Facts(hosts={H1: view}, pools=(PoolView("pool-a", True, "u", 1, None),)), 1.0)
-    text = json.dumps(document) + json.dumps(mqtt_states(document))
+    networks = network_section(w, {H1: view.ports})
+    document = status_document(w, Facts(hosts={H1: view}, pools=(PoolView("pool-a", True, "u", 1, None),)), 1.0,
+                               networks)
+    text = json.dumps(document) + json.dumps(mqtt_states(document)) + json.dumps(network_states(networks))
     assert "s3cret-psk" not in text
-    hosts = mqtt_states(document)[f"network/{NET}"]["hosts"]
+    hosts = network_states(networks)[f"network/{NET}"]["hosts"]
     assert hosts["host-1"] == {"eligible": True, "tunnels_up": 1, "tunnels_down": 0, "tunnels_unknown": 0,
                                "tunnels_missing": 0}
     assert hosts["host-2"] == {"eligible": True, "tunnels_up": 0, "tunnels_down": 0, "tunnels_unknown": 0,

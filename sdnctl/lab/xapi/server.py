@@ -123,9 +123,16 @@ class _RpcHandler(http.server.BaseHTTPRequestHandler):
     server: Listener
     timeout = CONNECTION_TIMEOUT
     server_version = "xapi-simulator"
+    # Persistent connections, as xapi's Http_svr.handle_connection serves them: requests are read and
+    # answered on one connection until the client asks `Connection: close` (a TLS handshake per call
+    # would cost the daemon more than the call).
+    protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.server.closed:            # a stopped xapi answers nothing on a connection still open
+            self.close_connection = True
+            return
         try:
             if self.path.split("?")[0] == "/jsonrpc":
                 payload, content_type = _jsonrpc(self.server, body), "application/json"
