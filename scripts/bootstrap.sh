@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(openvswitch-switch openvswitch-common mosquitto iproute2 iputils-ping netcat-openbsd ethtool nftables
               openvswitch-ipsec strongswan strongswan-charon strongswan-starter strongswan-swanctl
               libstrongswan-standard-plugins
-              ovn-central ovn-host python3-openvswitch)   # bench/ovn.py: OVN, the peer sdnctl's host join is measured against
+              ovn-central ovn-host python3-openvswitch   # bench/ovn.py: OVN, the peer sdnctl's host join is measured against
+              systemd passwd)   # systemd-analyze checks systemd/sdnctl.service; useradd makes the tests' service user
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -133,21 +133,42 @@ def fingerprint(cert: str | bytes) -> str:
 
 
 def write_private(path: Path, data: str) -> None:
-    """Write a secret atomically, mode 0600 from its first byte."""
+    """Write a secret atomically, mode 0600 from its first byte, owned like its directory (`own_like_parent`)."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    own_like_parent(tmp)
     os.replace(tmp, path)
 
 
 def write_public(path: Path, data: str) -> None:
-    """Write a public file (certificate) atomically."""
+    """Write a public file (certificate) atomically, owned like its directory."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(data)
+    own_like_parent(tmp)
     os.replace(tmp, path)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) mode 0700, each new directory owned like its parent."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(exist_ok=True)
+        own_like_parent(directory)
+    os.chmod(path, 0o700)
+
+
+def own_like_parent(path: Path) -> None:
+    """Run as root (the CLI, say), give `path` the owner and group of its directory: the daemon's service
+    user, who owns its state directory, must be able to read what root wrote there. Otherwise a no-op."""
+    if os.geteuid() != 0:
+        return
+    parent = path.parent.stat()
+    if (parent.st_uid, parent.st_gid) != (0, 0):
+        os.chown(path, parent.st_uid, parent.st_gid)
 
 
 CA_CERT, CA_KEY = "ca-cert.pem", "ca-key.pem"
@@ -218,8 +239,7 @@ def ensure_controller_certs(cert_dir: Path, now: datetime.datetime) -> tuple[Con
     if paths.ca_key in present and paths.ca_cert not in present or paths.ca_cert in present and paths.ca_key not in present:
         raise CertError(f"{cert_dir} holds only half of the CA ({', '.join(p.name for p in present)}); "
                         "restore the missing file from backup or move the directory away to start afresh")
-    cert_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(cert_dir, 0o700)
+    make_private_dir(cert_dir)
     if paths.ca_cert in present:
         ca = KeyPair(paths.ca_cert.read_text(), paths.ca_key.read_text())
     else:

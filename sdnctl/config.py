@@ -22,6 +22,7 @@ from sdnctl.core.model import ENCAPSULATIONS, FAIL_MODES, TOPOLOGIES
 DEFAULT_CONFIG_PATH = Path("/etc/sdnctl/sdnctl.toml")
 EXAMPLE_CONFIG = "systemd/sdnctl.toml.example"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 MAX_RESYNC_INTERVAL = 86400.0
 BFD_INTERVAL_MS = (100, 60000)     # OVS accepts any positive interval; below 100 ms the CPU cost grows, not the use
 MAX_DEAD_CENTER_HOLD = 3600.0
@@ -84,9 +85,18 @@ class Config:
     ovsdb_port: int = 6640
     openflow_port: int = 6653
     log_level: str = "info"
+    log_format: str = "text"        # text (no timestamps of its own under journald) | json, one object per line
     metrics_listen: str | None = None
     mqtt: MqttConfig | None = None
     pools: tuple[PoolConfig, ...] = ()
+
+
+RESTART_ONLY = ("cert_dir", "state_dir", "ovsdb_port", "openflow_port")   # what a reload (SIGHUP) cannot change
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    """The RESTART_ONLY keys whose values differ between two configs."""
+    return [key for key in RESTART_ONLY if getattr(old, key) != getattr(new, key)]
 
 
 def default_config_path() -> Path:
@@ -191,6 +201,7 @@ _EXAMPLES = {
     "ovsdb_port": "ovsdb_port = 6640",
     "openflow_port": "openflow_port = 6653",
     "log_level": 'log_level = "info"',
+    "log_format": 'log_format = "text"',
     "defaults": '[defaults] with topology = "star"',
     "metrics": '[metrics] with listen = "127.0.0.1:9108"',
     "mqtt": '[mqtt] with host = "mqtt.example.net"',
@@ -389,6 +400,7 @@ _TOP: dict[str, _Reader] = {
     "ovsdb_port": _port,
     "openflow_port": _port,
     "log_level": _choice(LOG_LEVELS),
+    "log_format": _choice(LOG_FORMATS),
 }
 _TOP_TABLES = ("defaults", "metrics", "mqtt", "pool")
 _DEFAULTS: dict[str, _Reader] = {"topology": _choice(TOPOLOGIES), "encapsulation": _choice(ENCAPSULATIONS),

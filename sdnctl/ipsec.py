@@ -13,7 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from sdnctl.certs import write_private
+from sdnctl.certs import make_private_dir, own_like_parent, write_private
 
 PSK_BYTES = 32
 
@@ -30,8 +30,7 @@ class PskStore:
         return self.dir / f"{network_id}.psk"
 
     def _ensure_dir(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o700)
+        make_private_dir(self.dir)
 
     def get(self, network_id: str) -> str | None:
         try:
@@ -47,6 +46,7 @@ class PskStore:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return self.get(network_id)
+        own_like_parent(path)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(PSK_BYTES) + "\n")
         return self.get(network_id)

@@ -2,45 +2,94 @@
 
 from __future__ import annotations
 
+import argparse
 import faulthandler
 import logging
 import signal
 
 from sdnctl.cli import options
 
+EXAMPLES = """\
+signals:
+  SIGTERM, SIGINT  stop cleanly; tunnels and flows stay on the hosts
+  SIGHUP           read the config file again (`systemctl reload sdnctl`); a bad one is refused,
+                   with its errors in the log, and the running config stays in force
+  SIGUSR1          print every thread's stack to stderr
+
+under systemd (Type=notify) it sends READY=1 once every pool has synced and every host has been
+tried, STATUS= lines, and WATCHDOG=1 pings from its event loop when WatchdogSec= is set.
+
+examples:
+  sdnctl run --config /etc/sdnctl/sdnctl.toml
+  sdnctl run --config lab.toml --log-level debug
+  systemctl reload sdnctl          # after editing /etc/sdnctl/sdnctl.toml
+"""
+
 
 def register(subparsers) -> None:
-    run = subparsers.add_parser("run", help="run the controller daemon (foreground; systemd runs this)")
+    run = subparsers.add_parser("run", help="run the controller daemon (foreground; systemd runs this)",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_config(run)
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
-                     help="override the config's log_level")
+                     help="override the config's log_level (a reload keeps this override)")
     run.set_defaults(func=cmd_run)
 
 
 def cmd_run(args) -> int:
-    """The daemon: runs until SIGTERM/SIGINT."""
+    """The daemon: runs until SIGTERM/SIGINT; SIGHUP reloads the config."""
     import asyncio
 
-    from sdnctl.ipsec import REDACTOR
+    from sdnctl import logsetup
     from sdnctl.daemon.controller import Controller
 
     config = options.load_config(args)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack to stderr
-    logging.basicConfig(level=(args.log_level or config.log_level).upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(REDACTOR)
-    logging.getLogger("sdnctl").info("sdnctl starting: %d pool(s) from %s", len(config.pools), config.path)
+    logsetup.configure(args.log_level or config.log_level, config.log_format)
+    log = logging.getLogger("sdnctl")
+    log.info("sdnctl starting: %d pool(s) from %s", len(config.pools), config.path)
 
     async def main():
-        task = asyncio.create_task(Controller(config).run())
+        controller = Controller(config)
+        task = asyncio.create_task(controller.run())
         loop = asyncio.get_running_loop()
+        reloading = asyncio.Lock()
+
+        def stop():
+            controller.publisher.notifier.stopping()
+            task.cancel()
+
+        async def reload():
+            async with reloading:
+                await _reload(controller, args)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: controller.tasks.spawn(reload(), name="reload"))
         try:
             await task
         except asyncio.CancelledError:
-            logging.getLogger("sdnctl").info("sdnctl stopped")
+            log.info("sdnctl stopped")
 
     asyncio.run(main())
     return 0
+
+
+async def _reload(controller, args) -> None:
+    """SIGHUP: the config file read and checked again, then applied; a bad one changes nothing."""
+    from sdnctl import logsetup
+    from sdnctl.errors import ConfigError
+
+    log = logging.getLogger("sdnctl")
+    notifier = controller.publisher.notifier
+    notifier.reloading()
+    log.info("SIGHUP: reloading %s", args.config)
+    try:
+        config = options.load_config(args)
+        changes = await controller.reload(config)
+    except ConfigError as exc:
+        log.error("reload refused, the running config stays in force: %s", exc)
+    else:
+        logsetup.configure(args.log_level or config.log_level, config.log_format)
+        log.info("reloaded %s: %s", config.path, "; ".join(changes) or "no pool, MQTT or metrics change")
+    finally:
+        controller.publisher.due = True   # READY=1 again with the next status

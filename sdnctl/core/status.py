@@ -63,6 +63,7 @@ class Facts:
     mqtt: Mapping[str, Any] = field(default_factory=dict)
     last_event_at: float | None = None
     last_commit_at: float | None = None
+    ready: bool = False     # every pool synced or failed, every host of a usable pool connected or failed
 
 
 def _health(health: TunnelHealth) -> dict:
@@ -142,6 +143,7 @@ def status_document(world: World, facts: Facts, now: float, networks: list[dict]
     """Everything `sdnctl status` shows: pools, hosts, and `networks` (`network_section`)."""
     return {
         "generated_at": now,
+        "ready": facts.ready,
         "client_certificate": _certificate(facts.certificate),
         "trust": {pool: dict(trust) for pool, trust in facts.trust.items()},
         "last_event_at": facts.last_event_at,
@@ -175,3 +177,12 @@ def network_states(networks: list[dict]) -> dict[str, dict]:
 def tunnel_counts(tunnels: list[dict]) -> dict[str, int]:
     """tunnels_up / _down / _unknown / _missing: the desired tunnels by health (stale ones are not counted)."""
     return {f"tunnels_{state}": sum(t["desired"] and t.get("health") == state for t in tunnels) for state in HEALTHS}
+
+
+def service_summary(status: Mapping[str, Any]) -> str:
+    """systemd's STATUS= line, e.g. "3 pools, 41 hosts, 12 networks, 2 hosts unreachable"."""
+    hosts, pools = status["hosts"].values(), status["pools"]
+    problems = [f"{n} {what}" for n, what in ((sum(not p["synced"] for p in pools), "pools not synced"),
+                                               (sum(not h["connected"] for h in hosts), "hosts unreachable"),
+                                               (len(status.get("rule_errors", {})), "malformed rule sets")) if n]
+    return ", ".join([f"{len(pools)} pools, {len(hosts)} hosts, {len(status['networks'])} networks", *problems])

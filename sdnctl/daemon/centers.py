@@ -19,7 +19,7 @@ class PreferredCenters:
     """Tracks the waiting preferred centers after each refresh, and wakes the refresh when a hold ends."""
 
     def __init__(self, hold: float, *, on_due: Callable[[], None]):
-        self._hold = hold
+        self.hold = hold
         self._on_due = on_due
         self._waits: dict[str, float] = {}     # network id -> since when its preferred center waits (monotonic)
         self._fired: set[str] = set()           # networks whose hold ended and were handed to the refresh
@@ -27,7 +27,7 @@ class PreferredCenters:
 
     def reclaim(self) -> frozenset[str]:
         """Networks whose preferred center takes the role back in this refresh."""
-        return reclaims(self._waits, time.monotonic(), self._hold)
+        return reclaims(self._waits, time.monotonic(), self.hold)
 
     def update(self, world: World) -> None:
         """Follow the World a refresh just built."""
@@ -38,7 +38,7 @@ class PreferredCenters:
 
     async def run(self) -> None:
         while True:
-            pending = {network: start + self._hold for network, start in self._waits.items()
+            pending = {network: start + self.hold for network, start in self._waits.items()
                        if network not in self._fired}
             due = min(pending.values(), default=None)
             try:

@@ -18,11 +18,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from sdnctl import certs
-from sdnctl.config import Config
+from sdnctl.config import Config, restart_only_changes
 from sdnctl.core.hostplan import World, hosts_to_wake
 from sdnctl.core.inventory import Host
 from sdnctl.core.model import PortPlan
-from sdnctl.core.status import ClientCertificate, Facts, PoolView, network_section, status_document
+from sdnctl.core.status import network_section
 from sdnctl.core.writeback import center_records, pif_plugs
 from sdnctl.daemon.agent import Links
 from sdnctl.daemon.centers import PreferredCenters
@@ -30,13 +30,15 @@ from sdnctl.daemon.executor import ActionExecutor
 from sdnctl.daemon.files import watch_files
 from sdnctl.daemon.health import HealthMonitor
 from sdnctl.daemon.hosts import HostAgents
+from sdnctl.daemon.pools import PoolWatchers
 from sdnctl.daemon.publisher import Reuse, StatusPublisher
+from sdnctl.daemon.statusview import daemon_status
+from sdnctl.daemon.systemd import Notifier
 from sdnctl.daemon.tasks import Tasks
 from sdnctl.daemon.trust import PoolTrustManager
 from sdnctl.daemon.world import build_world
-from sdnctl.events import EventPublisher
+from sdnctl.errors import ConfigError
 from sdnctl.ipsec import PskStore
-from sdnctl.metrics import MetricsServer
 from sdnctl.openflow.channel import FlowChannel
 from sdnctl.ovsdb import tls
 from sdnctl.ovsdb.switch import HostSwitch, slow_parser_note
@@ -50,16 +52,18 @@ class Controller:
 
     def __init__(self, config: Config, *, make_watcher: Callable[..., PoolWatcher] = PoolWatcher,
                  make_switch: Callable[..., HostSwitch] = HostSwitch,
-                 make_channel: Callable[[str, str], FlowChannel | None] = FlowChannel):
+                 make_channel: Callable[[str, str], FlowChannel | None] = FlowChannel,
+                 notifier: Notifier | None = None):
         self.config = config
         self.tasks = Tasks()
-        self.watchers = {pool.name: make_watcher(pool, self._pool_changed) for pool in config.pools}
+        self.pools = PoolWatchers(config.pools, make_watcher, self._pool_changed, self.tasks)
+        self.watchers = self.pools.by_name
+        self.built: set[str] = set()                  # the synced pools the World was last built from
         self.world = World()
         self.psks = PskStore(config.state_dir)
         self.certs = certs.ControllerCerts(config.cert_dir)
         self.last_event_at: float | None = None
         self.last_commit_at: float | None = None
-        self.events = EventPublisher(config.mqtt) if config.mqtt is not None else None
         self.channel = make_channel(str(self.certs.client_cert), str(self.certs.client_key))
         self.executor = ActionExecutor(self._call, self.tasks)
         self.trust = PoolTrustManager(config, lambda: self.certs.ca_cert.read_text(), self._wake, self.tasks)
@@ -67,14 +71,14 @@ class Controller:
                       openflow_port=config.openflow_port, on_observed=lambda: setattr(self.publisher, "due", True))
         self.hosts = HostAgents(links, self.tasks, self._server_certificate, ovsdb_port=config.ovsdb_port,
                                 on_change=self._switch_changed, make_switch=make_switch)
-        self.publisher = StatusPublisher(config.state_dir / "status.json", self.status, metrics=None,
-                                         events=self.events)
+        self.publisher = StatusPublisher(config.state_dir / "status.json", self.status,
+                                         notifier=notifier or Notifier())
         self.health = HealthMonitor(lambda: self.world, lambda: self.hosts, hold=config.dead_center_hold,
                                     on_dead=self._wake, event=self._event)
         self.preferred = PreferredCenters(config.preferred_center_hold, on_due=self._wake)
         self._recompute = asyncio.Event()
         self._wake_all = True     # the next refresh wakes every agent even if the World is unchanged
-        self._networks = Reuse(network_section)   # most heartbeats: neither the World nor a port changed
+        self.networks_section = Reuse(network_section)   # most heartbeats: neither World nor ports changed
 
     # --- life cycle ---------------------------------------------------------------------
     async def run(self) -> None:
@@ -89,20 +93,15 @@ class Controller:
             self.channel.on_connect = self.channel.on_drift = self._openflow_connected   # both: re-sync that bridge
             self.channel.start()
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        metrics = MetricsServer(self.config.metrics_listen) if self.config.metrics_listen else None
-        if metrics is not None:
-            log.info("metrics on http://%s/metrics", self.config.metrics_listen)
-            self.publisher.metrics = metrics
-        for name, watcher in self.watchers.items():
-            self.tasks.spawn(watcher.run(), name=f"pool:{name}")
+        await self.publisher.configure(self.config, self.tasks)
+        self.pools.start()
+        self.tasks.spawn(self.publisher.notifier.watchdog(), name="watchdog")
         self.tasks.spawn(self._periodic_resync(), name="resync")
         self.tasks.spawn(watch_files(self.certs, self.psks, keys_changed=self._wake,
                                      certificate_rotated=self.hosts.reconnect_all), name="files")
         self.tasks.spawn(self.publisher.run(), name="status")
         self.tasks.spawn(self.health.run(), name="health")
         self.tasks.spawn(self.preferred.run(), name="preferred-centers")
-        if self.events is not None:
-            self.tasks.spawn(self.events.run(), name="mqtt")
         try:
             while True:
                 await self._recompute.wait()
@@ -110,12 +109,21 @@ class Controller:
                 await self.refresh(wake_all=self._wake_all)
         finally:
             await self.tasks.cancel_all()
-            for watcher in self.watchers.values():
-                await watcher.close()
+            await self.pools.close()
             if self.channel is not None:
                 self.channel.stop()
-            if metrics is not None:
-                metrics.close()
+            self.publisher.close()
+
+    async def reload(self, config: Config) -> list[str]:
+        """Apply a new config (SIGHUP) and say what changed; ConfigError, with nothing applied, if it can't."""
+        if blocked := restart_only_changes(self.config, config):
+            raise ConfigError(f"{', '.join(blocked)} changed: that takes a restart (systemctl restart sdnctl)")
+        changes = await self.publisher.configure(config, self.tasks)
+        self.config = self.trust.config = config
+        self.health.hold, self.preferred.hold = config.dead_center_hold, config.preferred_center_hold
+        changes += await self.pools.follow(config.pools)
+        self._wake(every_agent=True)
+        return changes
 
     async def _periodic_resync(self) -> None:
         while True:
@@ -128,6 +136,7 @@ class Controller:
         """Rebuild the World from every pool's records, hand the XAPI writes owed to the background, and
         wake the agents if the World changed (every agent with `wake_all`). Awaits no XAPI call."""
         self._wake_all = False
+        self.built = {name for name, watcher in self.watchers.items() if watcher.synced}
         self.trust.ensure_all(self.watchers)
         world = build_world(self.watchers.values(), self.psks, self.config, create_keys=True,
                             avoid=self.health.watch.avoid(), reclaim=self.preferred.reclaim())
@@ -179,8 +188,8 @@ class Controller:
                     modified=len(plan.modify))
 
     def _event(self, kind: str, **payload) -> None:
-        if self.events is not None:
-            self.events.event(f"events/{kind}", payload)
+        if self.publisher.events is not None:
+            self.publisher.events.event(f"events/{kind}", payload)
 
     async def _call(self, pool: str, method: str, *args):
         return await self.watchers[pool].call(method, *args)
@@ -191,26 +200,7 @@ class Controller:
     # --- status -------------------------------------------------------------------------
     def status(self) -> dict:
         """Everything `sdnctl status` shows: pools, hosts, and per network desired vs observed."""
-        events = self.events
-        hosts = {agent.host.uuid: agent.view() for agent in self.hosts}
-        networks = self._networks(self.world, {uuid: view.ports for uuid, view in hosts.items() if view.connected})
-        facts = Facts(
-            hosts=hosts,
-            pools=tuple(PoolView(w.name, w.synced, w.master_url, w.resyncs, self.trust.errors.get(w.name) or w.error)
-                        for w in self.watchers.values()),
-            trust=self.trust.view(), certificate=_client_certificate(self.certs),
-            mqtt={"connected": events.connected, "published": events.published, "dropped": events.dropped}
-            if events else {},
-            last_event_at=self.last_event_at, last_commit_at=self.last_commit_at)
-        return status_document(self.world, facts, time.time(), networks)
-
-
-def _client_certificate(controller_certs: certs.ControllerCerts) -> ClientCertificate | None:
-    try:
-        info = certs.cert_info(controller_certs.client_cert, _utcnow())
-    except (OSError, ValueError, AttributeError):
-        return None
-    return ClientCertificate(info.fingerprint, info.not_after, info.days_left, info.expiring)
+        return daemon_status(self)
 
 
 def _utcnow() -> datetime.datetime:

@@ -30,7 +30,7 @@ class HealthMonitor:
                  on_dead: Callable[[], None], event: Callable[..., None]):
         self._world = world
         self._agents = agents
-        self._hold = hold
+        self.hold = hold
         self._on_dead = on_dead       # the set of dead centers changed: rebuild the World (center election)
         self._event = event
         self._poked = asyncio.Event()
@@ -45,7 +45,7 @@ class HealthMonitor:
 
     async def run(self) -> None:
         while True:
-            due = self.watch.next_due(self._hold)
+            due = self.watch.next_due(self.hold)
             try:
                 await asyncio.wait_for(self._poked.wait(), None if due is None else max(0.0, due - time.monotonic()))
             except asyncio.TimeoutError:
@@ -60,13 +60,13 @@ class HealthMonitor:
         self._publish_changes(world, self._observe())
         before, notes = self.watch.dead, self.watch.notes
         self.watch = watch_centers(world.inventory.networks, world.desired.centers, self._ports, self.watch,
-                                   now, self._hold)
+                                   now, self.hold)
         name = world.inventory.host_name
         networks = {n.id: n for n in world.inventory.networks}
         for network_id, host in sorted(self.watch.dead - before):
             network = networks.get(network_id)
             log.warning("network %s: center %s is dead by BFD (its spokes see it down for %.1fs, XAPI calls it live); "
-                        "failing over", network.name if network else network_id, name(host), self._hold)
+                        "failing over", network.name if network else network_id, name(host), self.hold)
             self._event("dead_center", network=network_id, name=network.name if network else None, host=host,
                         host_name=name(host))
         for network_id, host in sorted(before - self.watch.dead):

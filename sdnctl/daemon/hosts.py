@@ -109,6 +109,14 @@ class HostAgents:
         self.agents[host.uuid] = agent
         agent.start(self._tasks)
 
+    def tried(self, uuids: Iterable[str]) -> bool:
+        """Each of these hosts is connected, or it is known why not (an agent still dialling is not)."""
+        for uuid in uuids:
+            agent = self.agents.get(uuid)
+            if uuid not in self.errors and (agent is None or not (agent.switch.connected or agent.switch.status_error())):
+                return False
+        return True
+
     async def stop_all(self) -> None:
         for task in self._fetching.values():
             task.cancel()

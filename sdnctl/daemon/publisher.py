@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from sdnctl import certs
-from sdnctl.core.status import mqtt_states, network_states
+from sdnctl.config import Config, MqttConfig
+from sdnctl.core.status import mqtt_states, network_states, service_summary
+from sdnctl.daemon.systemd import Notifier
+from sdnctl.daemon.tasks import Tasks, cancel
 from sdnctl.events import EventPublisher
 from sdnctl.metrics import MetricsServer
 
@@ -40,16 +43,45 @@ class Reuse:
 class StatusPublisher:
     """Writes the status when something changed (at most every STATUS_INTERVAL) and on a heartbeat."""
 
-    def __init__(self, path: Path, document: Callable[[], dict], *, metrics: MetricsServer | None,
-                 events: EventPublisher | None):
+    def __init__(self, path: Path, document: Callable[[], dict], *, notifier: Notifier):
         self._path = path
+        self.notifier = notifier
         self._document = document
-        self.metrics = metrics
-        self._events = events
+        self.metrics: MetricsServer | None = None
+        self.events: EventPublisher | None = None
+        self._outputs: tuple[str | None, MqttConfig | None] = (None, None)
+        self._mqtt_task: asyncio.Task | None = None
         self._published: set[str] = set()
         self._encoded: dict[str, tuple[object, str]] = {}   # top-level key -> (its value, that value's JSON)
         self._network_states: tuple[object, dict] = (None, {})
         self.due = False
+
+    async def configure(self, config: Config, tasks: Tasks) -> list[str]:
+        """Start, replace or stop the metrics server and the MQTT publisher to match `config`; one that did
+        not change is left as it is. Returns what changed; ConfigError if the metrics address is taken."""
+        listen, mqtt = self._outputs
+        changes = [what for what, changed in (("metrics", config.metrics_listen != listen),
+                                              ("mqtt", config.mqtt != mqtt)) if changed]
+        if config.metrics_listen != listen:
+            metrics = MetricsServer(config.metrics_listen) if config.metrics_listen else None
+            if self.metrics is not None:
+                self.metrics.close()
+            self.metrics, self._outputs = metrics, (config.metrics_listen, mqtt)
+            if metrics is not None:
+                log.info("metrics on http://%s/metrics", config.metrics_listen)
+        if config.mqtt != mqtt:
+            if self._mqtt_task is not None:
+                await cancel(self._mqtt_task)     # says "offline" on the old broker
+            self.events = EventPublisher(config.mqtt) if config.mqtt is not None else None
+            self._mqtt_task = tasks.spawn(self.events.run(), name="mqtt") if self.events is not None else None
+            self._published = set()
+            self._outputs = (config.metrics_listen, config.mqtt)
+        self.due = True
+        return changes
+
+    def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
 
     async def run(self) -> None:
         last, interval = 0.0, STATUS_INTERVAL
@@ -66,16 +98,17 @@ class StatusPublisher:
             certs.write_public(self._path, self._encode(status))
         except OSError as exc:  # e.g. a full disk: keep serving metrics and MQTT, and say so
             log.error("cannot write %s: %s", self._path, exc)
+        self.notifier.status(status["ready"], service_summary(status))
         if self.metrics is not None:
             self.metrics.collector.status = status
-        if self._events is not None:
+        if self.events is not None:
             if self._network_states[0] is not status["networks"]:
                 self._network_states = (status["networks"], network_states(status["networks"]))
             states = mqtt_states(status) | self._network_states[1]
             for topic in self._published - set(states):
-                self._events.state(topic, None)
+                self.events.state(topic, None)
             for topic, payload in states.items():
-                self._events.state(topic, payload)
+                self.events.state(topic, payload)
             self._published = set(states)
 
     def _encode(self, status: dict) -> str:

@@ -30,7 +30,7 @@ class PoolTrustManager:
 
     def __init__(self, config: Config, ca_cert: Callable[[], str], recheck: Callable[[], None], tasks: Tasks):
         """`recheck` is called when a check has settled (the refresh then starts or skips that pool's hosts)."""
-        self._config = config
+        self.config = config
         self._ca_cert = ca_cert
         self._recheck = recheck
         self._tasks = tasks
@@ -39,6 +39,10 @@ class PoolTrustManager:
         self.errors: dict[str, str] = {}
         self._checked: dict[str, int] = {}   # pool -> the watcher resync its trust was last confirmed in
         self._pool_hosts: dict[str, frozenset[str]] = {}   # pool -> its hosts at the last refresh (joins)
+
+    def decided(self, pool: str) -> bool:
+        """The pool's trust was judged, either way, or asking failed."""
+        return pool in self.trust or pool in self.errors
 
     def usable(self, pool: str) -> bool:
         trust = self.trust.get(pool)
@@ -64,7 +68,7 @@ class PoolTrustManager:
         """Ask the pool; a usable answer refreshes at once, anything else is asked again after a while."""
         try:
             trust = await ensure_trust(watcher.call, watcher.name, self._ca_cert(),
-                                       override=self._config.override_certs, config_path=str(self._config.path))
+                                       override=self.config.override_certs, config_path=str(self.config.path))
             if trust.usable and await ensure_controller_introduced(watcher.call):
                 log.info("pool %s: introduced the SDN controller (hosts listen on pssl)", watcher.name)
         except XapiError as exc:

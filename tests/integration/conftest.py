@@ -69,10 +69,12 @@ class Daemon:
         self.log = log
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()) -> None:
+        """`env`: extra environment variables (e.g. systemd's NOTIFY_SOCKET); `prefix`: a wrapper command."""
         with open(self.log, "a") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "sdnctl.cli", "run", "--config", str(self.config),
-                                          "--log-level", "debug"], stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "sdnctl.cli", "run", "--config", str(self.config),
+                                          "--log-level", "debug"], stdout=out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **(env or {})})
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc and self.proc.poll() is None:
@@ -102,10 +104,10 @@ class Daemon:
 def make_daemon(tmp_path):
     daemons: list[Daemon] = []
 
-    def start(lab: Lab) -> Daemon:
+    def start(lab: Lab, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()) -> Daemon:
         daemon = Daemon(lab.config_path, tmp_path / f"daemon{len(daemons)}.log")
         daemons.append(daemon)
-        daemon.start()
+        daemon.start(env, prefix)
         return daemon
 
     yield start

@@ -1,0 +1,46 @@
+"""The daemon's status document, read off a running Controller (the document itself is `core.status`)."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import TYPE_CHECKING
+
+from sdnctl import certs
+from sdnctl.core.status import ClientCertificate, Facts, PoolView, status_document
+
+if TYPE_CHECKING:
+    from sdnctl.daemon.controller import Controller
+
+
+def daemon_status(controller: Controller) -> dict:
+    """Everything `sdnctl status` shows: pools, hosts, and per network desired vs observed."""
+    c = controller
+    events = c.publisher.events
+    hosts = {agent.host.uuid: agent.view() for agent in c.hosts}
+    networks = c.networks_section(c.world, {uuid: view.ports for uuid, view in hosts.items() if view.connected})
+    facts = Facts(
+        hosts=hosts,
+        pools=tuple(PoolView(w.name, w.synced, w.master_url, w.resyncs, c.trust.errors.get(w.name) or w.error)
+                    for w in c.watchers.values()),
+        trust=c.trust.view(), certificate=_client_certificate(c.certs),
+        mqtt={"connected": events.connected, "published": events.published, "dropped": events.dropped}
+        if events else {},
+        last_event_at=c.last_event_at, last_commit_at=c.last_commit_at, ready=ready(c))
+    return status_document(c.world, facts, time.time(), networks)
+
+
+def ready(c: Controller) -> bool:
+    """Every pool synced into the World (and judged for trust) or failed, and every host of a usable pool
+    tried: systemd's READY=1."""
+    if not all(w.error or (w.name in c.built and c.trust.decided(w.name)) for w in c.watchers.values()):
+        return False
+    return c.hosts.tried(uuid for uuid, host in c.world.inventory.hosts.items() if c.trust.usable(host.pool))
+
+
+def _client_certificate(controller_certs: certs.ControllerCerts) -> ClientCertificate | None:
+    try:
+        info = certs.cert_info(controller_certs.client_cert, datetime.datetime.now(datetime.timezone.utc))
+    except (OSError, ValueError, AttributeError):
+        return None
+    return ClientCertificate(info.fingerprint, info.not_after, info.days_left, info.expiring)
