@@ -84,11 +84,13 @@ class ScaleLab:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stop_daemon()
-        log = self.lab.dir / "daemon.log"
-        if log.exists():
-            shutil.copy(log, ROOT / f"daemon-{self.lab.tag}.log")   # kept for a look once the lab is gone
-        self.lab.down()
+        try:
+            self.stop_daemon()
+        finally:   # a daemon that would not stop must not leave 200 ovsdb-servers behind
+            log = self.lab.dir / "daemon.log"
+            if log.exists():
+                shutil.copy(log, ROOT / f"daemon-{self.lab.tag}.log")   # kept for a look once the lab is gone
+            self.lab.down()
 
     @property
     def host_names(self) -> list[str]:
