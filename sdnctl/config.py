@@ -99,6 +99,18 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
     return [key for key in RESTART_ONLY if getattr(old, key) != getattr(new, key)]
 
 
+def pools_named(config: Config, names: list[str]) -> list[PoolConfig]:
+    """The configured pools of these names (every pool if none is named); ConfigError naming the candidates."""
+    known = {pool.name: pool for pool in config.pools}
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise ConfigError(f"no pool named {name!r} in {config.path}"
+                              + (f"; did you mean {close[0]!r}?" if close else "")
+                              + f" (pools: {', '.join(known) or 'none'})")
+    return [known[name] for name in names] if names else list(known.values())
+
+
 def default_config_path() -> Path:
     """$SDNCTL_CONFIG if set, else /etc/sdnctl/sdnctl.toml."""
     return Path(os.environ.get("SDNCTL_CONFIG") or DEFAULT_CONFIG_PATH)

@@ -14,6 +14,7 @@ import logging
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 
 import aiomqtt
 
@@ -32,10 +33,13 @@ def _json(payload: dict) -> bytes:
 class EventPublisher:
     """Publishes sdnctl's state to MQTT; never blocks or breaks the daemon when the broker is away."""
 
-    def __init__(self, config: MqttConfig, *, client_id: str = "sdnctl", queue_size: int = 1000):
+    def __init__(self, config: MqttConfig, *, client_id: str = "sdnctl", queue_size: int = 1000,
+                 on_connection: Callable[[], None] = lambda: None):
+        """`on_connection` is called whenever `connected` changes (the status shows it at once)."""
         self.config = config
         self.client_id = client_id
-        self.connected = False
+        self._connected = False
+        self._on_connection = on_connection
         self.published = 0  # messages the broker acknowledged
         self.dropped = 0    # events dropped, oldest first, while the queue was full
         self._status = f"{config.topic_prefix}/status"
@@ -44,6 +48,16 @@ class EventPublisher:
         self._unsent: dict[str, bytes] = {}    # topic -> state the broker has not acknowledged; b"" clears
         self._events: deque[tuple[str, bytes]] = deque(maxlen=queue_size)  # (topic, message)
         self._wake = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @connected.setter
+    def connected(self, value: bool) -> None:
+        if value != self._connected:
+            self._connected = value
+            self._on_connection()
 
     def state(self, subtopic: str, payload: dict | None) -> None:
         """Set the retained state at <prefix>/<subtopic>, e.g. ("network/<uuid>", {...}); None clears it."""

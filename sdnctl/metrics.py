@@ -59,8 +59,13 @@ class StatusCollector(Collector):
         if status.get("last_commit_at"):
             yield GaugeMetricFamily("sdnctl_last_commit_timestamp_seconds", "time of the last OVSDB commit",
                                     value=status["last_commit_at"])
-        for name, value in status.get("mqtt", {}).items():
-            yield GaugeMetricFamily(f"sdnctl_mqtt_{name}", f"MQTT publisher: {name}", value=float(value))
+        mqtt = status.get("mqtt", {})
+        if "connected" in mqtt:
+            yield GaugeMetricFamily("sdnctl_mqtt_connected", "1 while the MQTT broker connection is up",
+                                    value=float(mqtt["connected"]))
+        for name in ("published", "dropped"):
+            if name in mqtt:   # counters: exported as sdnctl_mqtt_<name>_total
+                yield CounterMetricFamily(f"sdnctl_mqtt_{name}", f"MQTT messages {name}", value=float(mqtt[name]))
 
 
 def _network_families(networks: list[dict]) -> Iterator:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sdnctl.config import Config
+from sdnctl.config import Config, pools_named
 from sdnctl.errors import ConfigError, XapiError
 from sdnctl.core.model import (
     CREATING_KEY, ENCAPSULATIONS, IPSEC_OVERHEAD, KEY_PREFIX, MAX_KEY, OVERHEAD, TOPOLOGIES, XO_PREFIX,
@@ -109,12 +109,8 @@ class Pools:
     """A XAPI client per configured pool, for the CLI; logged in on entry, out on exit."""
 
     def __init__(self, config: Config, names: list[str] | None = None):
-        known = {p.name: p for p in config.pools}
-        unknown = [n for n in names or [] if n not in known]
-        if unknown:
-            raise ConfigError(f"unknown pool(s) {', '.join(unknown)}; {config.path} has: {', '.join(known) or 'none'}")
         self.clients: dict[str, XapiClient] = {
-            n: XapiClient(known[n], timeout=CLI_TIMEOUT) for n in (names or known)}
+            pool.name: XapiClient(pool, timeout=CLI_TIMEOUT) for pool in pools_named(config, names or [])}
         for name, url in last_masters(config).items():
             if name in self.clients:
                 self.clients[name].follow(url)

@@ -89,7 +89,8 @@ def delete(pools: Pools, rule: Rule, *, vif: str | None, network: str | None, sa
         if len(kept) < len(current):
             _write(pools, pool, cls, ref, kept)
             removed = True
-            say(f"{pool}: {cls} deleted: {describe_rule(rule)}")
+            for gone in (r for r in current if _identity(r) == _identity(rule)):   # as it was: allow or deny
+                say(f"{pool}: {cls} deleted: {describe_rule(gone)}")
     if not removed:
         raise XapiError(f"no such rule: {describe_rule(rule)}; see `sdnctl rule list`")
 

@@ -10,11 +10,25 @@ import warnings
 # python-ovs imports eventlet only to check whether it is in use (it is not); silence its notice.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
-from sdnctl.cli import certs, demo, lab, network, plan, rule, run, status  # noqa: E402
+from sdnctl.cli import certs, demo, inventory, lab, network, plan, rule, run, status  # noqa: E402
 from sdnctl.errors import SdnctlError  # noqa: E402
 
 # Exit status when stdout's reader went away (`sdnctl status | head`): 128 + SIGPIPE, as the shell reports it.
 EXIT_BROKEN_PIPE = 141
+EXIT_INTERRUPTED = 130   # 128 + SIGINT
+
+
+EPILOG = """\
+exit status: 0 all good; 1 an error (one line on stderr, with a hint); 2 `plan` has changes pending;
+3 `status` found a problem; 130 interrupted; 141 the output's reader went away (`| head`).
+
+examples:
+  sdnctl lab up && sdnctl run --config "$(sdnctl lab status --json | jq -r .config)"
+  sdnctl network create --name backend --pool pool-a --pool pool-b --pif-device eth1 --topology mesh
+  sdnctl status                      # exits 3 if a host, pool or tunnel needs a look
+  sdnctl plan --json                 # what the daemon would change, changing nothing
+every command has --help with its own examples; docs/cli.md has them all.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,9 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sdnctl",
         description="Open vSwitch SDN controller for XCP-ng / XenServer pools: private networks "
                     "(GRE/VXLAN tunnels across hosts and pools), traffic rules, certificates.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (lab, run, network, rule, certs, plan, status, demo):
+    for group in (lab, run, network, rule, certs, plan, status, inventory, demo):
         group.register(subparsers)
     return parser
 
@@ -38,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except SdnctlError as exc:
         print(f"sdnctl: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("sdnctl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Point stdout at /dev/null so the interpreter's final flush does not fail again.
         devnull = os.open(os.devnull, os.O_WRONLY)

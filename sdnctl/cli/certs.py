@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from sdnctl.cli import options, render
+from sdnctl.config import pools_named
 
 
 def register(subparsers) -> None:
@@ -83,13 +84,11 @@ def cmd_rotate(args) -> int:
     return 0
 
 
-def _each_pool(config, wanted: list[str], ask) -> list[tuple[Any, Any]]:
-    """(pool, ask(call, pool) or the exception it raised) for each configured pool (or only those wanted)."""
+def _each_pool(pools: list, ask) -> list[tuple[Any, Any]]:
+    """(pool, ask(call, pool) or the exception it raised) for each of these pools, all at once."""
     import asyncio
 
     from sdnctl.xapi.client import XapiClient
-
-    pools = [p for p in config.pools if not wanted or p.name in wanted]
 
     async def one(pool):
         client = XapiClient(pool)
@@ -108,6 +107,7 @@ def cmd_install(args) -> int:
     from sdnctl.xapi.trust import ensure_trust
 
     config = options.load_config(args)
+    pools = pools_named(config, args.pool)
     paths = _existing(config)
     if paths is None:
         return 1
@@ -118,7 +118,7 @@ def cmd_install(args) -> int:
                                   replace_unverifiable=args.override)
 
     failed = False
-    for pool, result in _each_pool(config, args.pool, install):
+    for pool, result in _each_pool(pools, install):
         if isinstance(result, Exception):
             print(f"pool {pool.name}: unreachable: {result}")
             failed = True
@@ -133,6 +133,7 @@ def cmd_show(args) -> int:
     from sdnctl.xapi.trust import installed_fingerprint
 
     config = options.load_config(args)
+    pools = pools_named(config, args.pool)
     paths = _existing(config)
     if paths is None:
         return 1
@@ -143,7 +144,7 @@ def cmd_show(args) -> int:
 
     trust = [render.PoolTrust(pool.name, error=str(result)) if isinstance(result, Exception)
              else render.PoolTrust(pool.name, installed=result[0], fingerprint=result[1])
-             for pool, result in _each_pool(config, args.pool, ask)]
+             for pool, result in _each_pool(pools, ask)]
     certificates = [("CA", certs.cert_info(paths.ca_cert, now)), ("client", certs.cert_info(paths.client_cert, now))]
     ours = certs.fingerprint(paths.ca_cert.read_text())
     print((render.certs_show_json if args.json else render.certs_show)(certificates, trust, ours))

@@ -6,6 +6,7 @@ Every function returns the whole output without a trailing newline; the handler 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -38,6 +39,25 @@ def to_json(value: object) -> str:
 def status_json(state: Mapping, now: float) -> str:
     """The daemon's status document as it is, plus how old it is."""
     return to_json({**state, "age_seconds": round(now - state["generated_at"], 1)})
+
+
+def status_problems(state: Mapping, now: float) -> list[str]:
+    """What makes `sdnctl status` exit 3: a stale daemon, a pool not synced, a host disconnected, a desired
+    tunnel missing or down, a malformed rule set."""
+    problems = []
+    if (age := now - state["generated_at"]) > STALE_STATUS_SECONDS:
+        problems.append(f"status is {age:.0f}s old: is the daemon running?")
+    problems += [f"pool {p['name']} not synced" for p in state["pools"] if not p["synced"]]
+    problems += [f"host {h['name']} disconnected" for h in sorted(state["hosts"].values(), key=lambda h: h["name"])
+                 if not h["connected"]]
+    for network in state["networks"]:
+        for host in network["hosts"]:
+            for tunnel in host["tunnels"]:
+                if tunnel["desired"] and (not tunnel["observed"] or tunnel.get("health") == "down"):
+                    problems.append(f"network {network['name']}: tunnel {host['name']} -> {tunnel['remote_name']} "
+                                    f"{'down' if tunnel['observed'] else 'missing'}")
+    problems += [f"rules malformed on {where}" for where in sorted(state.get("rule_errors", {}))]
+    return problems
 
 
 def status(state: Mapping, now: float) -> str:
@@ -90,7 +110,8 @@ def status(state: Mapping, now: float) -> str:
 def _tunnel_rows(hosts: Sequence[Mapping], encrypted: bool) -> Iterable[list]:
     """One row per tunnel; a host's own columns only on its first row, and a row of its own if it has none."""
     for h in sorted(hosts, key=lambda h: h["name"]):
-        host = [h["name"], h["bridge"], h["transport_ip"], "eligible" if h["eligible"] else "INELIGIBLE"]
+        host = [h["name"], h["bridge"], h["transport_ip"], "eligible" if h["eligible"] else
+                f"INELIGIBLE ({h['ineligible_reason']})" if h.get("ineligible_reason") else "INELIGIBLE"]
         if not h["tunnels"]:
             yield host + [None] * (7 if encrypted else 6) + [""]
         for t in h["tunnels"]:
@@ -170,6 +191,43 @@ def rule_list(found: Sequence[tuple[str, str, Rule]]) -> str:
     if not found:
         return "no rules"
     return "\n".join(table(["POOL", "OBJECT", "RULE"], ([pool, cls, describe_rule(rule)] for pool, cls, rule in found)))
+
+
+# --- inventory --------------------------------------------------------------------------------
+
+def inventory_rows(state: Mapping) -> list[dict]:
+    """Every plugged VIF the daemon sees, one flat dict each, sorted by network, host, VM."""
+    rows = [{"network": vif["network_name"], "network_id": vif["network_id"], "host": host["name"],
+             "host_uuid": uuid, **{k: vif[k] for k in ("vm", "vif", "bridge", "ofport", "mac", "vif_rules",
+                                                        "network_rules", "rule_error")}}
+            for uuid, host in state["hosts"].items() for vif in host.get("vifs", ())]
+    return sorted(rows, key=lambda r: (r["network"] or "", r["bridge"], r["host"], r["vm"] or "", r["vif"]))
+
+
+def _rules_in_force(row: Mapping) -> str:
+    if row["rule_error"]:
+        return f"MALFORMED, forwards nothing: {row['rule_error']}"
+    rules = [*row["vif_rules"], *(f"{r} [network]" for r in row["network_rules"])]
+    return "; ".join(rules) or "none (all allowed)"
+
+
+def inventory(rows: Sequence[Mapping]) -> str:
+    """`ovn-nbctl show`-like: per private network (or bridge), each host's VIFs with port, MAC and rules."""
+    if not rows:
+        return "no plugged VIFs"
+    lines: list[str] = []
+    for (name, network_id, bridge), group in itertools.groupby(rows, key=lambda r: (r["network"], r["network_id"],
+                                                                                       r["bridge"])):
+        lines += ["" if lines else None, f"network {name} ({network_id})" if name else
+                  f"bridge {bridge} (not a private network)"]
+        lines += table(["HOST", "VM", "VIF", "OFPORT", "MAC", "RULES IN FORCE"],
+                       ([r["host"], r["vm"], r["vif"], r["ofport"], r["mac"], _rules_in_force(r)] for r in group),
+                       indent="  ")
+    return "\n".join(line for line in lines if line is not None)
+
+
+def inventory_json(rows: Sequence[Mapping]) -> str:
+    return to_json(list(rows))
 
 
 # --- certs ------------------------------------------------------------------------------------

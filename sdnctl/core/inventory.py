@@ -86,6 +86,7 @@ class Inventory:
     rule_errors: Mapping[str, str] = field(default_factory=dict)
     placed_vifs: tuple[PlacedVif, ...] = ()   # ruled VIFs whose VM is on, or about to be on, a host
     fail_modes: Mapping[str, str] = field(default_factory=dict)   # XAPI network uuid -> raw `sdnctl:fail-mode`
+    vif_vms: Mapping[str, str] = field(default_factory=dict)      # VIF uuid -> its VM's name_label
 
     @property
     def snapshot(self) -> ClusterSnapshot:
@@ -195,10 +196,13 @@ def _endpoints(pool: str, records: PoolRecords, network: Mapping) -> list[Endpoi
         if not host:
             continue
         ip = transport.get("IP") or None
-        eligible = bool(host_live(records, host) and ip and access.get("currently_attached")
-                        and transport.get("currently_attached"))
+        why_not = "; ".join(reason for reason, failing in (
+            ("host not live", not host_live(records, host)),
+            ("transport PIF unplugged", not transport.get("currently_attached")),
+            ("no IP on its transport PIF", not ip),
+            ("access PIF unplugged", not access.get("currently_attached"))) if failing)
         endpoints.append(Endpoint(host_uuid=host["uuid"], pool=pool, bridge=network.get("bridge", ""),
-                                  transport_ip=ip, eligible=eligible,
+                                  transport_ip=ip, eligible=not why_not, ineligible_reason=why_not or None,
                                   multi_homed=not transport.get("management", False)))
     return endpoints
 
@@ -345,7 +349,9 @@ def build_inventory(pools: Mapping[str, PoolRecords], default_topology: str = "s
     fail_modes = {record["uuid"]: record["other_config"][FAIL_MODE_KEY] for records in pools.values()
                   for record in records.get("network", {}).values()
                   if FAIL_MODE_KEY in record.get("other_config", {})}
+    vif_vms = {vif["uuid"]: records.get("vm", {}).get(vif.get("VM", NULL_REF), {}).get("name_label", "")
+               for records in pools.values() for vif in records.get("vif", {}).values() if "uuid" in vif}
     return Inventory(hosts=hosts, networks=private_networks(pools, default_topology).networks, tunnels=tuple(tunnels),
                      access_pifs=tuple(access_pifs), network_objects=tuple(objects), vif_rules=vif_rules,
                      network_rules=network_rules, rule_errors=rule_errors, placed_vifs=placed_vifs,
-                     fail_modes=fail_modes)
+                     fail_modes=fail_modes, vif_vms=vif_vms)

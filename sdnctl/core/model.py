@@ -42,6 +42,7 @@ class Endpoint:
     transport_ip: str | None
     eligible: bool
     multi_homed: bool = False
+    ineligible_reason: str | None = None   # why not eligible, in words ("host not live; ...")
 
 
 @dataclass(frozen=True)

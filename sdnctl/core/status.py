@@ -11,7 +11,8 @@ from typing import Any
 
 from sdnctl.core.health import HEALTHS, TunnelHealth, tunnel_health
 from sdnctl.core.hostplan import World
-from sdnctl.core.model import IPSEC_EGRESS_MARK, ObservedPort, PrivateNetwork
+from sdnctl.core.flows import describe_rule
+from sdnctl.core.model import IPSEC_EGRESS_MARK, ObservedPort, PrivateNetwork, VifPort
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class HostView:
     openflow_synced: bool
     stats: Mapping[str, int]
     ports: tuple[ObservedPort, ...] = ()   # sdnctl-owned ports, while connected
+    vifs: tuple[VifPort, ...] = ()         # plugged VIFs, while connected
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ def network_section(world: World, ports: Mapping[str, tuple[ObservedPort, ...]])
             seen = {n: p for n, p in observed.get(ep.host_uuid, {}).items() if p.network_id == network.id}
             members.append({"uuid": ep.host_uuid, "name": name(ep.host_uuid), "pool": ep.pool, "bridge": ep.bridge,
                             "transport_ip": ep.transport_ip, "eligible": ep.eligible,
+                            "ineligible_reason": ep.ineligible_reason,
                             "tunnels": _tunnels(world, network, ep.host_uuid, seen)})
         center = world.desired.centers.get(network.id)
         networks.append({"id": network.id, "name": network.name, "origin": network.origin,
@@ -124,11 +127,25 @@ def network_section(world: World, ports: Mapping[str, tuple[ObservedPort, ...]])
     return networks
 
 
-def _host(view: HostView) -> dict:
+def _host(world: World, uuid: str, view: HostView) -> dict:
     return {"name": view.name, "target": view.target, "connected": view.connected, "error": view.error,
             "openflow": {bridge: {"target": of.target, "connected": of.connected, "error": of.error}
                          for bridge, of in view.openflow.items()},
-            "openflow_synced": view.openflow_synced, **view.stats}
+            "openflow_synced": view.openflow_synced, "vifs": _vifs(world, uuid, view.vifs), **view.stats}
+
+
+def _vifs(world: World, host_uuid: str, vifs: tuple[VifPort, ...]) -> list[dict]:
+    """Each plugged VIF (`sdnctl inventory`): its VM, private network, port and MAC, and the rules in force."""
+    inventory = world.inventory
+    network_of = {ep.bridge: n for n in inventory.networks for ep in n.endpoints if ep.host_uuid == host_uuid}
+    return [{"vif": v.vif_uuid, "vm": inventory.vif_vms.get(v.vif_uuid) or None, "bridge": v.bridge,
+             "network_uuid": v.network_uuid, "network_id": network_of[v.bridge].id if v.bridge in network_of else None,
+             "network_name": network_of[v.bridge].name if v.bridge in network_of else None,
+             "ofport": v.ofport, "mac": v.mac,
+             "vif_rules": [describe_rule(r) for r in inventory.vif_rules.get(v.vif_uuid, ())],
+             "network_rules": [describe_rule(r) for r in inventory.network_rules.get(v.network_uuid, ())],
+             "rule_error": inventory.rule_errors.get(v.vif_uuid) or inventory.rule_errors.get(v.network_uuid)}
+            for v in sorted(vifs, key=lambda v: (v.bridge, v.ofport))]
 
 
 def _certificate(cert: ClientCertificate | None) -> dict | None:
@@ -150,7 +167,7 @@ def status_document(world: World, facts: Facts, now: float, networks: list[dict]
         "last_commit_at": facts.last_commit_at,
         "pools": [{"name": p.name, "synced": p.synced, "master_url": p.master_url, "resyncs": p.resyncs,
                    "error": p.error} for p in facts.pools],
-        "hosts": {uuid: _host(view) for uuid, view in facts.hosts.items()},
+        "hosts": {uuid: _host(world, uuid, view) for uuid, view in facts.hosts.items()},
         "networks": networks,
         "rule_errors": dict(world.inventory.rule_errors),
         "mqtt": dict(facts.mqtt),

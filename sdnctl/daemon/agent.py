@@ -246,4 +246,4 @@ class HostAgent:
         return HostView(name=sw.host_name, target=sw.target, connected=sw.connected,
                         error=self.error or sw.status_error() or "; ".join(self.notes) or None, openflow=openflow,
                         openflow_synced=self.openflow_synced(), stats=dict(sw.stats, steps=self.steps),
-                        ports=seen.ports + seen.xo_ports if seen else ())
+                        ports=seen.ports + seen.xo_ports if seen else (), vifs=seen.vif_ports if seen else ())

@@ -184,8 +184,9 @@ class Controller:
 
     def _committed(self, host_uuid: str, host_name: str, plan: PortPlan) -> None:
         self.last_commit_at = time.time()
-        self._event("tunnels", host=host_uuid, name=host_name, added=len(plan.add), deleted=len(plan.delete),
-                    modified=len(plan.modify))
+        if plan.add or plan.delete or plan.modify:   # not for a commit of controller rows or fail modes alone
+            self._event("tunnels", host=host_uuid, name=host_name, added=len(plan.add), deleted=len(plan.delete),
+                        modified=len(plan.modify))
 
     def _event(self, kind: str, **payload) -> None:
         if self.publisher.events is not None:

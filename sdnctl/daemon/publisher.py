@@ -72,7 +72,8 @@ class StatusPublisher:
         if config.mqtt != mqtt:
             if self._mqtt_task is not None:
                 await cancel(self._mqtt_task)     # says "offline" on the old broker
-            self.events = EventPublisher(config.mqtt) if config.mqtt is not None else None
+            self.events = EventPublisher(config.mqtt, on_connection=lambda: setattr(self, "due", True)) \
+                if config.mqtt is not None else None
             self._mqtt_task = tasks.spawn(self.events.run(), name="mqtt") if self.events is not None else None
             self._published = set()
             self._outputs = (config.metrics_listen, config.mqtt)

@@ -7,7 +7,8 @@ import time
 from typing import TYPE_CHECKING
 
 from sdnctl import certs
-from sdnctl.core.status import ClientCertificate, Facts, PoolView, status_document
+from sdnctl.core.status import ClientCertificate, Facts, HostView, PoolView, status_document
+from sdnctl.ovsdb.switch import COUNTERS
 
 if TYPE_CHECKING:
     from sdnctl.daemon.controller import Controller
@@ -19,6 +20,11 @@ def daemon_status(controller: Controller) -> dict:
     events = c.publisher.events
     hosts = {agent.host.uuid: agent.view() for agent in c.hosts}
     networks = c.networks_section(c.world, {uuid: view.ports for uuid, view in hosts.items() if view.connected})
+    for uuid, host in c.world.inventory.hosts.items():   # hosts without an agent are shown too, with the reason
+        if uuid not in hosts:
+            hosts[uuid] = HostView(name=host.name, target=f"{host.address}:{c.config.ovsdb_port}", connected=False,
+                                   error=c.hosts.errors.get(uuid) or _unmanaged(c, host.pool), openflow={},
+                                   openflow_synced=False, stats=dict.fromkeys((*COUNTERS, "steps"), 0))
     facts = Facts(
         hosts=hosts,
         pools=tuple(PoolView(w.name, w.synced, w.master_url, w.resyncs, c.trust.errors.get(w.name) or w.error)
@@ -36,6 +42,16 @@ def ready(c: Controller) -> bool:
     if not all(w.error or (w.name in c.built and c.trust.decided(w.name)) for w in c.watchers.values()):
         return False
     return c.hosts.tried(uuid for uuid, host in c.world.inventory.hosts.items() if c.trust.usable(host.pool))
+
+
+def _unmanaged(c: Controller, pool: str) -> str:
+    """Why a host has no agent, when its certificate read did not fail: its pool's trust."""
+    trust = c.trust.trust.get(pool)
+    if c.trust.errors.get(pool):
+        return f"not managed: {c.trust.errors[pool]}"
+    if trust is not None and not trust.usable:
+        return f"not managed: pool {pool} trusts another CA ({trust.message or trust.state})"
+    return "not connected yet: waiting for its certificate from XAPI"
 
 
 def _client_certificate(controller_certs: certs.ControllerCerts) -> ClientCertificate | None:

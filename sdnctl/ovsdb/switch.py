@@ -45,6 +45,8 @@ SCHEMA_TIMEOUT_MS = 5000
 TRANSACTION_TIMEOUT = 15.0
 SCHEMA_UNSUPPORTED = "SCHEMA_UNSUPPORTED"
 XO_PORT_KEY = XO_PREFIX + "private-network-uuid"   # on the Port rows of Xen Orchestra's tunnels   # OvsdbError.code: the host's schema lacks a required column
+COUNTERS = ("transactions", "ports_added", "ports_deleted", "ports_modified", "connects", "controllers_set",
+            "flows_added", "flows_deleted")   # HostSwitch.stats: what status and metrics count per host
 TABLES = {  # every column sdnctl reads or writes
     "Open_vSwitch": ["bridges", "other_config", "external_ids"],
     "Bridge": ["name", "ports", "external_ids", "controller", "fail_mode", "protocols", "rstp_enable", "datapath_id"],
@@ -206,8 +208,7 @@ class HostSwitch:
         self.missing_columns: frozenset[str] = frozenset()   # optional columns the host's schema lacks
         self._reads: dict[str, tuple[int, object]] = {}   # reader -> (change_seqno, its answer then): _per_change
         self._owned = OwnedPorts()
-        self.stats = {"transactions": 0, "ports_added": 0, "ports_deleted": 0, "ports_modified": 0, "connects": 0,
-                      "controllers_set": 0, "flows_added": 0, "flows_deleted": 0}
+        self.stats = dict.fromkeys(COUNTERS, 0)
 
     # --- connection ---------------------------------------------------------------------
     @property

@@ -118,8 +118,9 @@ def test_vif_rule_drops_what_it_denies_and_a_new_mac_does_not_escape(rules_lab):
     spoofed = base.replace("dl_src=02:00:00:00:00:01", "dl_src=02:00:00:00:00:99")
     assert dropped(trace(lab, "p1h1", bridge, spoofed + ",tp_dst=22"))
     assert "deny tcp 22" in run_cli("rule", "list", "--vif", vif, config=lab.config_path).stdout
-    run_cli("rule", "delete", "--vif", vif, "--protocol", "tcp", "--port", "22", "--direction", "from",
-            config=lab.config_path)
+    deleted = run_cli("rule", "delete", "--vif", vif, "--protocol", "tcp", "--port", "22", "--direction", "from",
+                      config=lab.config_path).stdout
+    assert "deleted: deny tcp 22" in deleted     # the rule as it was, though --deny was not given
     wait_for(lambda: not any("tp_dst=22" in f for f in flows(lab, "p1h1", bridge)), what="deny flow removed")
     assert not dropped(trace(lab, "p1h1", bridge, base + ",tp_dst=22"))
 
@@ -191,7 +192,9 @@ def test_malformed_rules_are_reported_and_other_rules_still_apply(rules_lab):
     run_cli("rule", "add", "--vif", good, "--deny", "--protocol", "udp", "--port", "161", config=lab.config_path)
     wait_for(lambda: any("tp_dst=161" in f for f in flows(lab, "p1h1", bridge)), what="the good VIF's rule")
     wait_for(lambda: bad in daemon.status().get("rule_errors", {}), what="the bad VIF's error in status")
-    assert "rules MALFORMED" in run_cli("status", config=lab.config_path).stdout
+    result = run_cli("status", config=lab.config_path, check=False)
+    assert "rules MALFORMED" in result.stdout
+    assert result.returncode == 3 and f"rules malformed on {bad}" in result.stderr
     assert daemon.proc.poll() is None
 
 
@@ -212,3 +215,31 @@ def test_xo6_rules_with_priority_and_cookie_apply_and_stay_under_xo_key_after_sd
                        "priority": 200, "cookie": "0x1f"}
     assert kept[1]["port"] == 161
     wait_for(lambda: any("tp_dst=161" in f for f in flows(lab, "p1h1", bridge)), what="the rule sdnctl added")
+
+
+def test_inventory_shows_each_vif_with_its_port_mac_and_rules_in_force(rules_lab):
+    lab, daemon, guests, bridge = rules_lab
+    web = guests.start("web1", "p1h1", "02:00:00:00:00:11")
+    guests.start("db1", "p1h2", "02:00:00:00:00:12")
+    run_cli("rule", "add", "--vif", web, "--deny", "--protocol", "tcp", "--port", "22", config=lab.config_path)
+    run_cli("rule", "add", "--network", "net", "--deny", "--protocol", "udp", "--port", "161", config=lab.config_path)
+
+    def listed():
+        rows = json.loads(run_cli("inventory", "--json", config=lab.config_path).stdout)
+        web_row = next((r for r in rows if r["vm"] == "web1"), None)
+        return len(rows) == 2 and web_row and web_row["vif_rules"] and web_row["network_rules"] and rows
+
+    rows = wait_for(listed, what="both VIFs in the inventory with their rules")
+    web_row = next(r for r in rows if r["vm"] == "web1")
+    assert (web_row["network"], web_row["host"], web_row["vif"], web_row["mac"], web_row["ofport"]) == \
+        ("net", "p1h1", web, "02:00:00:00:00:11", guests.ofport("web1"))
+    assert web_row["vif_rules"] == ["deny tcp 22 to/from anywhere (both ways)"]
+    assert web_row["network_rules"] == ["deny udp 161 to/from anywhere (both ways)"]
+    assert web_row["rule_error"] is None and isinstance(web_row["ofport"], int)
+
+    text = run_cli("inventory", "--vm", "web1", config=lab.config_path).stdout
+    assert "network net (" in text and "HOST" in text and web in text and "db1" not in text
+    assert "deny tcp 22" in text and "deny udp 161 to/from anywhere (both ways) [network]" in text
+    assert "db1" in run_cli("inventory", "--host", "p1h2", config=lab.config_path).stdout
+    wrong = run_cli("inventory", "--vm", "web", config=lab.config_path, check=False)
+    assert wrong.returncode == 1 and "did you mean 'web1'?" in wrong.stderr

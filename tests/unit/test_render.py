@@ -168,6 +168,27 @@ def test_status_json_adds_the_age_and_keeps_the_document():
     assert "age_seconds" not in state
 
 
+def _tunnel(remote: str, observed: bool, health: str) -> dict:
+    return {"remote_name": remote, "desired": True, "observed": observed, "health": health}
+
+
+def test_status_problems_are_what_makes_status_exit_3():
+    healthy = {"generated_at": 1000.0, "pools": [{"name": "pool1", "synced": True}],
+               "hosts": {"u1": {"name": "h1", "connected": True}, "u2": {"name": "h2", "connected": True}},
+               "networks": [{"name": "net", "hosts": [{"name": "h1", "tunnels": [_tunnel("h2", True, "up")]},
+                                                      {"name": "h2", "tunnels": [_tunnel("h1", True, "unknown")]}]}],
+               "rule_errors": {}}
+    assert render.status_problems(healthy, 1005.0) == []
+    broken = {**healthy, "pools": [{"name": "pool1", "synced": False}],
+              "hosts": {**healthy["hosts"], "u2": {"name": "h2", "connected": False}},
+              "networks": [{"name": "net", "hosts": [{"name": "h1", "tunnels": [_tunnel("h2", True, "down")]},
+                                                     {"name": "h2", "tunnels": [_tunnel("h1", False, "unknown")]}]}],
+              "rule_errors": {"vif-1": "bad"}}
+    assert render.status_problems(broken, 1030.0) == [
+        "status is 30s old: is the daemon running?", "pool pool1 not synced", "host h2 disconnected",
+        "network net: tunnel h1 -> h2 down", "network net: tunnel h2 -> h1 missing", "rules malformed on vif-1"]
+
+
 def test_a_plan_never_shows_a_psk_and_counts_every_kind_of_change():
     text = render.plan(PLAN) + render.plan_json(PLAN)
     assert PSK not in text and "old-secret" not in text
