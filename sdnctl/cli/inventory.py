@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
-import sys
 
 from sdnctl.cli import options, render
 from sdnctl.errors import SdnctlError
@@ -49,14 +47,7 @@ def _only(rows: list[dict], value: str | None, fields: tuple[str, ...], what: st
 
 
 def cmd_inventory(args) -> int:
-    config = options.load_config(args)
-    path = config.state_dir / "status.json"
-    try:
-        state = json.loads(path.read_text())
-    except FileNotFoundError:
-        print(f"no status at {path}: is the daemon running (`sdnctl run --config {config.path}`)?", file=sys.stderr)
-        return 1
-    rows = render.inventory_rows(state)
+    rows = render.inventory_rows(options.read_status(args))
     rows = _only(rows, args.network, ("network", "network_id"), "network")
     rows = _only(rows, args.host, ("host", "host_uuid"), "host")
     rows = _only(rows, args.vm, ("vm", "vif"), "VM or VIF")

@@ -31,3 +31,18 @@ def load_config(args: argparse.Namespace):
     from sdnctl.config import load_config as load
 
     return load(args.config)
+
+
+def read_status(args: argparse.Namespace) -> dict:
+    """The running daemon's status document (status.json in the config's state_dir)."""
+    import json
+
+    from sdnctl.errors import SdnctlError
+
+    config = load_config(args)
+    path = config.state_dir / "status.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SdnctlError(f"no status at {path}: is the daemon running (`sdnctl run --config {config.path}`)?") \
+            from None

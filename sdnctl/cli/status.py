@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
@@ -33,13 +32,7 @@ def register(subparsers) -> None:
 
 
 def cmd_status(args) -> int:
-    config = options.load_config(args)
-    path = config.state_dir / "status.json"
-    try:
-        state = json.loads(path.read_text())
-    except FileNotFoundError:
-        print(f"no status at {path}: is the daemon running (`sdnctl run --config {config.path}`)?", file=sys.stderr)
-        return 1
+    state = options.read_status(args)
     now = time.time()
     print(render.status_json(state, now) if args.json else render.status(state, now))
     problems = render.status_problems(state, now)
