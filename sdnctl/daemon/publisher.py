@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from sdnctl import certs
 from sdnctl.config import Config, MqttConfig
@@ -27,7 +27,7 @@ STATUS_SHARE = 0.1          # and never more than a tenth of the event loop's ti
                             # 80 ms (a 200-host mesh) waits 0.8 s before the next one
 
 
-class Reuse:
+class Reuse(Generic[T]):
     """`build` memoized on its last inputs alone: called again with equal ones, it returns the same object."""
 
     def __init__(self, build: Callable[..., T]):
