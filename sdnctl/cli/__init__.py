@@ -10,7 +10,7 @@ import warnings
 # python-ovs imports eventlet only to check whether it is in use (it is not); silence its notice.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
-from sdnctl.cli import certs, demo, inventory, lab, network, plan, rule, run, status  # noqa: E402
+from sdnctl.cli import certs, demo, examples, inventory, lab, network, plan, rule, run, status  # noqa: E402
 from sdnctl.errors import SdnctlError  # noqa: E402
 
 # Exit status when stdout's reader went away (`sdnctl status | head`): 128 + SIGPIPE, as the shell reports it.
@@ -21,13 +21,7 @@ EXIT_INTERRUPTED = 130   # 128 + SIGINT
 EPILOG = """\
 exit status: 0 all good; 1 an error (one line on stderr, with a hint); 2 `plan` has changes pending;
 3 `status` found a problem; 130 interrupted; 141 the output's reader went away (`| head`).
-
-examples:
-  sdnctl lab up && sdnctl run --config "$(sdnctl lab status --json | jq -r .config)"
-  sdnctl network create --name backend --pool pool-a --pool pool-b --pif-device eth1 --topology mesh
-  sdnctl status                      # exits 3 if a host, pool or tunnel needs a look
-  sdnctl plan --json                 # what the daemon would change, changing nothing
-every command has --help with its own examples; docs/cli.md has them all.
+Every command's --help has examples; docs/cli.md has the whole picture.
 """
 
 
@@ -41,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in (lab, run, network, rule, certs, plan, status, inventory, demo):
         group.register(subparsers)
+    examples.apply(parser)
     return parser
 
 

@@ -11,11 +11,6 @@ from sdnctl.errors import SdnctlError
 EXAMPLES = """\
 Read from the running daemon's status (what its switches hold), like `ovn-nbctl show`: the answer to
 "why can't this VM reach that one" in one command.
-
-examples:
-  sdnctl inventory
-  sdnctl inventory --network backend --host xcp-a1
-  sdnctl inventory --vm web1 --json | jq '.[] | {host, ofport, vif_rules}'
 """
 
 

@@ -73,11 +73,7 @@ def _register_update(sub) -> None:
                     "object; the daemon then changes only the tunnel ports that differ. A rename or an MTU\n"
                     "change touches no tunnel; --encrypt/--no-encrypt modify the ports' options in place.\n"
                     "The encapsulation and the VNI cannot change (XAPI fixes a tunnel's protocol at\n"
-                    "tunnel.create): create a new network instead.",
-        examples=["sdnctl network update net1 --mtu 1400 --dry-run", "sdnctl network update net1 --encrypt",
-                  "sdnctl network update net1 --preferred-center p1h2",
-                  "sdnctl network update net1 --add-pool pool2 --pif-device eth1",
-                  "sdnctl network update net1 --remove-pool pool2"])
+                    "tunnel.create): create a new network instead.")
     update.add_argument("network", help="name or private-network uuid")
     update.add_argument("--name", help="a new name (name_label in every pool)")
     update.add_argument("--preferred-center", metavar="HOST",
@@ -107,10 +103,7 @@ def _register_export_xo(sub) -> None:
         description="Write the network's settings under Xen Orchestra's keys, as XO's own create does,\n"
                     "and move its rules (and its VIFs' rules) to XO's key. With --release, also remove\n"
                     "sdnctl's keys and mark it sdnctl:managed=false: the running daemon then removes its\n"
-                    "tunnel ports, and XO's SDN controller plugin can build its own. Stars only.",
-        examples=["sdnctl network export-xo net1 --dry-run",
-                  "sdnctl network export-xo net1             # both controllers can read it; sdnctl manages it",
-                  "sdnctl network export-xo net1 --release   # sdnctl lets go; enable XO's plugin next"])
+                    "tunnel ports, and XO's SDN controller plugin can build its own. Stars only.")
     export.add_argument("network", help="name or private-network uuid")
     export.add_argument("--release", action="store_true",
                         help="also remove sdnctl's keys, so sdnctl stops managing it and sweeps its ports")

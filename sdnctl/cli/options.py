@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 
-def command(sub, name: str, *, help: str, description: str, examples: list[str]) -> argparse.ArgumentParser:
-    """A subcommand whose --help ends with examples; `description` keeps its own line breaks."""
+def command(sub, name: str, *, help: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand whose `description` keeps its own line breaks (its examples: cli/examples.py)."""
     return sub.add_parser(name, help=help, description=description,
-                          formatter_class=argparse.RawDescriptionHelpFormatter,
-                          epilog="examples:\n" + "\n".join(f"  {example}" for example in examples))
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def add_config(parser: argparse.ArgumentParser) -> None:

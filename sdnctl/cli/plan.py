@@ -14,8 +14,7 @@ def register(subparsers) -> None:
         "plan", help="print what the daemon would change on each host, changing nothing",
         description="Connects to every pool and host like the daemon, computes what it would change (tunnel ports, "
                     "controller rows, RSTP, OpenFlow flows, XAPI writes) and changes nothing. Exit status: 0 nothing "
-                    "pending, 2 changes pending, 1 the plan is incomplete (a pool or host did not answer).",
-        epilog="example: sdnctl plan --json | jq '.hosts[] | select(.changes > 0) | .name'")
+                    "pending, 2 changes pending, 1 the plan is incomplete (a pool or host did not answer).")
     options.add_config(plan)
     plan.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for pools and hosts")
     plan.add_argument("--json", action="store_true", help="every change per host as JSON (secrets never shown)")

@@ -53,7 +53,7 @@ def status_problems(state: Mapping, now: float) -> list[str]:
     for network in state["networks"]:
         for host in network["hosts"]:
             for tunnel in host["tunnels"]:
-                if tunnel["desired"] and (not tunnel["observed"] or tunnel.get("health") == "down"):
+                if tunnel["desired"] and (tunnel["observed"] is False or tunnel.get("health") == "down"):
                     problems.append(f"network {network['name']}: tunnel {host['name']} -> {tunnel['remote_name']} "
                                     f"{'down' if tunnel['observed'] else 'missing'}")
     problems += [f"rules malformed on {where}" for where in sorted(state.get("rule_errors", {}))]

@@ -18,11 +18,6 @@ signals:
 
 under systemd (Type=notify) it sends READY=1 once every pool has synced and every host has been
 tried, STATUS= lines, and WATCHDOG=1 pings from its event loop when WatchdogSec= is set.
-
-examples:
-  sdnctl run --config /etc/sdnctl/sdnctl.toml
-  sdnctl run --config lab.toml --log-level debug
-  systemctl reload sdnctl          # after editing /etc/sdnctl/sdnctl.toml
 """
 
 

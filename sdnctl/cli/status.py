@@ -14,11 +14,6 @@ EXIT_PROBLEMS = 3   # a host disconnected, a tunnel missing or down, a pool not 
 EXAMPLES = """\
 exit status: 0 all good; 1 error (no status file, bad config); 3 a problem: a stale status (daemon
 stopped?), a pool not synced, a host disconnected, a desired tunnel missing or down, malformed rules.
-
-examples:
-  sdnctl status
-  sdnctl status --json | jq '.networks[] | {name, center_name}'
-  sdnctl status >/dev/null || echo "sdnctl needs a look"     # in a monitoring check
 """
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdnctl.core.health import HEALTHS, TunnelHealth, tunnel_health
+from sdnctl.core.health import HEALTHS, UNKNOWN, TunnelHealth, tunnel_health
 from sdnctl.core.hostplan import World
 from sdnctl.core.flows import describe_rule
 from sdnctl.core.model import IPSEC_EGRESS_MARK, ObservedPort, PrivateNetwork, VifPort
@@ -84,7 +84,18 @@ def _ipsec(port: ObservedPort | None, psk: str | None, encrypted: bool) -> dict 
     return {"psk": state, "egress_pkt_mark": options.get("egress_pkt_mark") == IPSEC_EGRESS_MARK}
 
 
-def _tunnels(world: World, network: PrivateNetwork, host_uuid: str, seen: Mapping[str, ObservedPort]) -> list[dict]:
+UNSEEN = TunnelHealth(UNKNOWN, "sdnctl cannot see this host's switch (not connected)")
+
+
+def _tunnels(world: World, network: PrivateNetwork, host_uuid: str,
+             seen: Mapping[str, ObservedPort] | None) -> list[dict]:
+    """The host's tunnels of `network`; `seen` None: its switch is not connected, so none is known missing."""
+    if seen is None:
+        return [{"name": s.name, "remote_host": s.remote_host, "remote_name": world.inventory.host_name(s.remote_host),
+                 "remote_ip": s.remote_ip, "desired": True, "observed": None, "ofport": None, "error": None,
+                 "ipsec": None, **_health(UNSEEN)}
+                for s in sorted((s for s in world.desired.tunnels.get(host_uuid, ()) if s.network_id == network.id),
+                                key=lambda s: s.name)]
     name = world.inventory.host_name
     desired = sorted((s for s in world.desired.tunnels.get(host_uuid, ()) if s.network_id == network.id),
                      key=lambda s: s.name)
@@ -113,7 +124,8 @@ def network_section(world: World, ports: Mapping[str, tuple[ObservedPort, ...]])
     for network in world.inventory.networks:
         members = []
         for ep in network.endpoints:
-            seen = {n: p for n, p in observed.get(ep.host_uuid, {}).items() if p.network_id == network.id}
+            seen = None if ep.host_uuid not in observed else \
+                {n: p for n, p in observed[ep.host_uuid].items() if p.network_id == network.id}
             members.append({"uuid": ep.host_uuid, "name": name(ep.host_uuid), "pool": ep.pool, "bridge": ep.bridge,
                             "transport_ip": ep.transport_ip, "eligible": ep.eligible,
                             "ineligible_reason": ep.ineligible_reason,

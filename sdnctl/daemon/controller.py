@@ -91,6 +91,7 @@ class Controller:
             log.warning("%s", note)
         if self.channel is not None:
             self.channel.on_connect = self.channel.on_drift = self._openflow_connected   # both: re-sync that bridge
+            self.channel.label = lambda key: f"host {self.world.inventory.host_name(key.split('/')[0])} ({key})"
             self.channel.start()
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         await self.publisher.configure(self.config, self.tasks)

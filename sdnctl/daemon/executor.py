@@ -62,7 +62,10 @@ class ActionExecutor:
                 await self._call(action.pool, "tunnel.set_status", action.ref, action.status)
             except XapiError as exc:
                 self._written.pop(key, None)
-                log.warning("could not set tunnel status: %s", exc)
+                if exc.code == "HANDLE_INVALID":   # the tunnel went meanwhile (its host was ejected): nothing to say
+                    log.debug("pool %s: tunnel %s is gone; its status is moot", action.pool, action.ref)
+                else:
+                    log.warning("pool %s: could not set a tunnel's status: %s", action.pool, exc)
         elif isinstance(action, RecordCenter):
             for pool, ref in action.targets:
                 try:

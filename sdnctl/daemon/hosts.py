@@ -113,7 +113,8 @@ class HostAgents:
         """Each of these hosts is connected, or it is known why not (an agent still dialling is not)."""
         for uuid in uuids:
             agent = self.agents.get(uuid)
-            if uuid not in self.errors and (agent is None or not (agent.switch.connected or agent.switch.status_error())):
+            tried = agent is not None and (agent.switch.connected or agent.switch.status_error())
+            if uuid not in self.errors and not tried:
                 return False
         return True
 

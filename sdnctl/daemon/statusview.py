@@ -19,7 +19,8 @@ def daemon_status(controller: Controller) -> dict:
     c = controller
     events = c.publisher.events
     hosts = {agent.host.uuid: agent.view() for agent in c.hosts}
-    networks: list[dict] = c.networks_section(c.world, {uuid: view.ports for uuid, view in hosts.items() if view.connected})
+    seen = {uuid: view.ports for uuid, view in hosts.items() if view.connected}
+    networks: list[dict] = c.networks_section(c.world, seen)
     for uuid, host in c.world.inventory.hosts.items():   # hosts without an agent are shown too, with the reason
         if uuid not in hosts:
             hosts[uuid] = HostView(name=host.name, target=f"{host.address}:{c.config.ovsdb_port}", connected=False,

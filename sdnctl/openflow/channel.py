@@ -68,6 +68,7 @@ class FlowChannel:
         self.client_key = str(client_key)
         self.on_connect: Callable[[str], None] | None = None   # called on the loop on every (re)connect
         self.on_drift: Callable[[str], None] | None = None     # called on the loop when others changed our flows
+        self.label: Callable[[str], str] = lambda key: key     # a switch's key as log lines name it
         self.restarts = 0                                      # times supervision restarted os-ken
         self.drift_reports: Counter[str] = Counter()           # per switch: reports of drift (before coalescing)
         self._drift = _DriftGate()
@@ -260,7 +261,7 @@ class FlowChannel:
                         return 0, 0
                     await self._request(key, runtime.Request("apply", loop.create_future(),
                                                              add=plan.add, delete=plan.delete, purge=purge))
-                    log.info("%s: flows synced: %d added, %d deleted", key, len(plan.add),
+                    log.info("%s: flows synced: %d added, %d deleted", self.label(key), len(plan.add),
                              len(plan.delete) + len(plan.replaced))
                     return len(plan.add), len(plan.delete) + len(plan.replaced)
         except TimeoutError:
@@ -305,7 +306,7 @@ class FlowChannel:
         if target is None or status is None or target.gen != gen:
             return
         if status.connected or status.error != why:
-            log.warning("%s: OpenFlow connection to %s:%s down: %s", key, target.address, target.port, why)
+            log.warning("%s: OpenFlow connection to %s:%s down: %s", self.label(key), target.address, target.port, why)
         status.connected, status.error = False, why
 
     settle = staticmethod(_settle)      # called on the loop by the runtime

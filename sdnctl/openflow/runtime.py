@@ -114,6 +114,7 @@ class _Link:
 
     key: str
     gen: int
+    label: str                        # how log lines name it: "host p1h2 (a41fbb10)/xapi0"
     address: str
     port: int
     ctx: object                       # ssl.SSLContext
@@ -233,7 +234,7 @@ class Runtime:
             if link.thread is not None:
                 link.thread.join(max(0.0, deadline - time.monotonic()))
                 if link.thread.is_alive():
-                    log.warning("%s: connection thread did not end within %.0fs", link.key, STOP_TIMEOUT)
+                    log.warning("%s: connection thread did not end within %.0fs", link.label, STOP_TIMEOUT)
         manager = app_manager.AppManager.get_instance()
         for app in (self._app, self._ofp):
             if app is not None:
@@ -269,7 +270,8 @@ class Runtime:
         except (OSError, ValueError) as exc:    # ssl.SSLError is an OSError
             self._post(self._events.link_down, key, gen, f"cannot load the TLS credentials: {exc}")
             return
-        link = _Link(key=key, gen=gen, address=address, port=port, ctx=ctx, pin_der=pin_der, datapath_id=datapath_id)
+        link = _Link(key=key, gen=gen, label=self._events.label(key), address=address, port=port, ctx=ctx,
+                     pin_der=pin_der, datapath_id=datapath_id)
         link.thread = threading.Thread(target=_serve_link, args=(link, self.inbox), daemon=True,
                                        name=f"sdnctl-of-{key}")
         self._links[key] = link
@@ -308,7 +310,7 @@ class Runtime:
         link.datapath = datapath
         link.established = True
         link.last_rx = link.last_echo = time.monotonic()
-        log.info("%s: connected to %s:%s (datapath %016x)", link.key, link.address, link.port, datapath.id or 0)
+        log.info("%s: connected to %s:%s (datapath %016x)", link.label, link.address, link.port, datapath.id or 0)
         _start_monitor(link, datapath)
         self._post(self._events.link_up, link.key, link.gen)
 
@@ -348,7 +350,7 @@ class Runtime:
         request = link.pending.get(msg.xid)
         if request is None:
             if isinstance(msg, parser.OFPErrorMsg):
-                log.warning("%s: the switch reported %s (xid %#x)", link.key, codec.describe_error(msg), msg.xid)
+                log.warning("%s: the switch reported %s (xid %#x)", link.label, codec.describe_error(msg), msg.xid)
             return
         if isinstance(msg, parser.OFPErrorMsg):
             request.errors.append(codec.describe_error(msg))
@@ -396,7 +398,7 @@ def _tend(links: Iterable[_Link], post: Callable[..., None], events) -> None:
             link.poll_at = now + POLL_INTERVAL * random.uniform(0.8, 1.0)
             post(events.drift, link.key, link.gen, 0)
         if now - link.last_rx > ECHO_DEADLINE:
-            log.warning("%s: no answer from the switch for %.0fs; reconnecting", link.key, ECHO_DEADLINE)
+            log.warning("%s: no answer from the switch for %.0fs; reconnecting", link.label, ECHO_DEADLINE)
             sock = link.sock
             if isinstance(sock, tls.SwitchSocket):
                 sock.failure = f"the switch stopped answering (nothing for {ECHO_DEADLINE:.0f}s)"
@@ -435,7 +437,7 @@ def _monitor_message(link: _Link, msg) -> int | None:
         try:
             return codec.drift(codec.flow_updates(body.data))
         except OpenFlowError as exc:
-            log.warning("%s: %s; re-syncing to be sure", link.key, exc)
+            log.warning("%s: %s; re-syncing to be sure", link.label, exc)
             return 1
     if isinstance(msg, parser.OFPExperimenter):
         if msg.experimenter == codec.ONF_EXPERIMENTER and msg.exp_type in (ofp.ONFT_FLOW_MONITOR_PAUSED,
@@ -451,7 +453,7 @@ def _monitor_message(link: _Link, msg) -> int | None:
         link.monitor_barrier = None
         if not link.monitoring:
             log.warning("%s: the switch refused the flow monitor (%s); checking its flows every %.0fs instead",
-                        link.key, link.monitor_error or "no reply", POLL_INTERVAL)
+                        link.label, link.monitor_error or "no reply", POLL_INTERVAL)
             link.poll_at = time.monotonic()
         return 0
     return None
@@ -471,7 +473,7 @@ def _serve_link(link: _Link, inbox: queue.Queue) -> None:
         except tls.SwitchRefused as exc:
             inbox.put(("down", link, str(exc)))
         except Exception as exc:    # noqa: BLE001 - a bug here must not end the reconnect loop
-            log.exception("%s: connecting failed", link.key)
+            log.exception("%s: connecting failed", link.label)
             inbox.put(("down", link, f"connecting failed: {exc}"))
         else:
             sock.link = link

@@ -193,7 +193,7 @@ def test_status_and_mqtt_states_never_carry_a_psk():
                                                                ("state", "up")))
     view = HostView(name="host-1", target="10.0.0.1:6640", connected=True, error=None, openflow={},
                     openflow_synced=True, stats={"transactions": 1}, ports=(port,))
-    networks = network_section(w, {H1: view.ports})
+    networks = network_section(w, {H1: view.ports, H2: ()})     # H2 connected, without the port
     document = status_document(w, Facts(hosts={H1: view}, pools=(PoolView("pool-a", True, "u", 1, None),)), 1.0,
                                networks)
     text = json.dumps(document) + json.dumps(mqtt_states(document)) + json.dumps(network_states(networks))
@@ -203,6 +203,8 @@ def test_status_and_mqtt_states_never_carry_a_psk():
                                "tunnels_missing": 0}
     assert hosts["host-2"] == {"eligible": True, "tunnels_up": 0, "tunnels_down": 0, "tunnels_unknown": 0,
                                "tunnels_missing": 1}
+    unseen = network_states(network_section(w, {H1: view.ports}))[f"network/{NET}"]["hosts"]["host-2"]
+    assert (unseen["tunnels_missing"], unseen["tunnels_unknown"]) == (0, 1)   # not connected: nothing is known
 
 
 # --- fail_mode: global default, per-network override ---------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sdnctl.core.writeback import CENTER_KEY, RecordCenter
+from sdnctl.core.writeback import CENTER_KEY, RecordCenter, SetTunnelStatus
 from sdnctl.daemon.executor import CENTER_WRITE_TRIES, ActionExecutor
 from sdnctl.daemon.tasks import Tasks
 from sdnctl.errors import XapiError
@@ -53,3 +53,27 @@ async def test_a_writer_that_never_stops_racing_costs_a_bounded_number_of_tries(
     xapi = await _record(races=100)
     assert xapi.calls.count("network.add_to_other_config") == CENTER_WRITE_TRIES
     assert xapi.map == {CENTER_KEY: "someone-else"}
+
+
+async def test_a_status_for_a_tunnel_gone_meanwhile_is_no_warning(caplog):
+    async def gone(pool, method, ref, status):
+        raise XapiError("HANDLE_INVALID", details=("HANDLE_INVALID", "tunnel", ref))
+
+    tasks = Tasks()
+    executor = ActionExecutor(gone, tasks)
+    with caplog.at_level("DEBUG", logger="sdnctl.daemon.executor"):
+        assert executor.submit(SetTunnelStatus("pool1", "OpaqueRef:t", True, 1))
+        for _ in range(100):
+            await asyncio.sleep(0)
+    assert "tunnel OpaqueRef:t is gone" in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    # and any other failure still is one
+    async def refused(pool, method, ref, status):
+        raise XapiError("boom", details=("INTERNAL_ERROR",))
+
+    executor = ActionExecutor(refused, tasks)
+    with caplog.at_level("DEBUG", logger="sdnctl.daemon.executor"):
+        assert executor.submit(SetTunnelStatus("pool1", "OpaqueRef:t", True, 1))
+        for _ in range(100):
+            await asyncio.sleep(0)
+    assert [r for r in caplog.records if r.levelname == "WARNING"]
