@@ -64,6 +64,7 @@ class HostAgent:
 
     def __init__(self, host: Host, pinned_cert: str, switch: HostSwitch, links: Links):
         self.host = host
+        self.label = f"host {host.name} ({host.uuid})"   # how log lines name it
         self.pinned_cert = pinned_cert
         self.switch = switch
         self.dirty = asyncio.Event()
@@ -109,7 +110,7 @@ class HostAgent:
         plan = plan_host(self.host.uuid, world, observed, openflow_port=self._links.openflow_port)
         if plan.notes != self.notes:
             for note in plan.notes:
-                log.warning("%s: %s", self.host.name, note)
+                log.warning("%s: %s", self.label, note)
             self.notes = plan.notes
         if plan.empty:
             self.error = None
@@ -150,7 +151,7 @@ class HostAgent:
         self._try_again = 0
         self._backoff.reset()
         self.error = None
-        log.info("%s: +%d -%d ~%d tunnel ports", self.host.name, len(plan.add), len(plan.delete), len(plan.modify))
+        log.info("%s: +%d -%d ~%d tunnel ports", self.label, len(plan.add), len(plan.delete), len(plan.modify))
         self._links.on_commit(self.host.uuid, self.host.name, plan)
 
     # --- OpenFlow -----------------------------------------------------------------------
@@ -177,7 +178,7 @@ class HostAgent:
                 added, deleted = await self._sync_bridge(channel, key, bridge, flows, purge)
             except OpenFlowError as exc:
                 self._openflow_errors[bridge] = str(exc)
-                log.warning("%s: OpenFlow %s: %s", self.host.name, bridge, exc)
+                log.warning("%s: OpenFlow %s: %s", self.label, bridge, exc)
                 asyncio.get_running_loop().call_later(delay(1), self.dirty.set)
                 continue
             self._synced_flows[bridge] = flows
@@ -186,7 +187,7 @@ class HostAgent:
             self.switch.stats["flows_added"] += added
             self.switch.stats["flows_deleted"] += deleted
             if added or deleted:
-                log.info("%s: %s: +%d -%d flows", self.host.name, bridge, added, deleted)
+                log.info("%s: %s: +%d -%d flows", self.label, bridge, added, deleted)
 
     async def _sync_bridge(self, channel: FlowChannel, key: str, bridge: str, flows: frozenset[FlowSpec],
                            purge: frozenset[int]) -> tuple[int, int]:
@@ -199,7 +200,7 @@ class HostAgent:
         `purge`: Xen Orchestra's flows (by its rules' cookies), deleted with the first step, once per connection.
         """
         if purge:
-            log.info("%s: %s: deleting the flows Xen Orchestra left (cookies %s)", self.host.name, bridge,
+            log.info("%s: %s: deleting the flows Xen Orchestra left (cookies %s)", self.label, bridge,
                      ", ".join(f"{c:#x}" for c in sorted(purge)))
         synced = self._synced_flows.get(bridge)
         if synced is not None:

@@ -150,7 +150,8 @@ class Controller:
         for record in center_records(self.world):
             if self.executor.submit(record):
                 name = self.world.inventory.host_name
-                log.info("network %s: star center is now host %s", record.network_name, name(record.center))
+                log.info("network %s (%s): star center is now host %s (%s)", record.network_name, record.network_id,
+                         name(record.center), record.center)
                 self._event("center", network=record.network_id, name=record.network_name,
                             old=name(record.previous), new=name(record.center))
         for plug in pif_plugs(self.world):

@@ -65,15 +65,18 @@ class HealthMonitor:
         networks = {n.id: n for n in world.inventory.networks}
         for network_id, host in sorted(self.watch.dead - before):
             network = networks.get(network_id)
-            log.warning("network %s: center %s is dead by BFD (its spokes see it down for %.1fs, XAPI calls it live); "
-                        "failing over", network.name if network else network_id, name(host), self.hold)
+            log.warning("network %s (%s): center host %s (%s) is dead by BFD (its spokes see it down for %.1fs, XAPI "
+                        "calls it live); failing over", network.name if network else "?", network_id, name(host), host,
+                        self.hold)
             self._event("dead_center", network=network_id, name=network.name if network else None, host=host,
                         host_name=name(host))
         for network_id, host in sorted(before - self.watch.dead):
-            log.info("network %s: host %s is seen up by BFD again", network_id, name(host))
+            log.info("network %s (%s): host %s (%s) is seen up by BFD again",
+                     networks[network_id].name if network_id in networks else "?", network_id, name(host), host)
         for network_id, note in sorted(self.watch.notes.items()):
             if notes.get(network_id) != note:
-                log.warning("network %s: %s", network_id, note)
+                log.warning("network %s (%s): %s", networks[network_id].name if network_id in networks else "?",
+                            network_id, note)
         if self.watch.dead != before:
             self._on_dead()
 
@@ -108,8 +111,9 @@ class HealthMonitor:
                 old = before.get(port.name)
                 if old is None or old == health.state:
                     continue   # first sight is no change (a restart would announce every tunnel)
-                log.info("%s: tunnel %s to %s (network %s): %s -> %s%s", name(host), port.name, name(port.remote_host),
-                         networks.get(port.network_id, port.network_id), old, health.state,
+                log.info("host %s (%s): tunnel %s to host %s (network %s, %s): %s -> %s%s", name(host), host,
+                         port.name, name(port.remote_host), networks.get(port.network_id), port.network_id, old,
+                         health.state,
                          f" ({health.reason})" if health.reason else "")
                 self._event("tunnel_health", network=port.network_id, name=networks.get(port.network_id), host=host,
                             host_name=name(host), tunnel=port.name, remote=port.remote_host,

@@ -99,7 +99,7 @@ class HostAgents:
             return await self._server_certificate(host)
         except XapiError as exc:
             self.errors[host.uuid] = f"cannot read its certificate from XAPI: {exc}"
-            log.warning("host %s: %s", host.name, self.errors[host.uuid])
+            log.warning("host %s (%s): %s", host.name, host.uuid, self.errors[host.uuid])
             return None
 
     def _start(self, host: Host, pem: str) -> None:
@@ -136,7 +136,7 @@ class HostAgents:
                 await asyncio.sleep(0.05)
             if switch.stats["connects"] == connects:
                 log.error("%s: did not reconnect with the new certificate (%s); not moving the other hosts to it",
-                          switch.host_name, switch.status_error())
+                          switch.label, switch.status_error())
                 return
         # OpenFlow links load their credentials when ensured: forget them and the agents dial
         # again with the new certificate (the switches keep their flows meanwhile).

@@ -24,6 +24,10 @@ MAX_HELLO = 1024
 
 PIN_MISMATCH = "switch certificate does not match the pinned host certificate"
 CLIENT_REJECTED = "switch rejected our client certificate"
+# Under TLS 1.3 a rejection is only an end of the connection, which a dying ovs-vswitchd looks like too.
+AFTER_HANDSHAKE = "right after the TLS handshake"
+CLOSED_AFTER_HANDSHAKE = ("the switch ended the connection {when}: either it rejected our client certificate (the "
+                          "pool does not trust sdnctl's CA) or ovs-vswitchd stopped meanwhile")
 _REJECTION_REASONS = ("CERTIFICATE", "UNKNOWN_CA", "ACCESS_DENIED", "DECRYPT_ERROR")
 
 
@@ -118,7 +122,8 @@ def open_switch(address: str, port: int, ctx: ssl.SSLContext, pin_der: bytes, ti
     except (ssl.SSLError, OSError) as exc:
         raw.close()
         if isinstance(exc, ConnectionResetError):
-            raise SwitchRefused(f"{where}: {CLIENT_REJECTED} (connection reset during the TLS handshake)") from None
+            raise SwitchRefused(f"{where}: " + CLOSED_AFTER_HANDSHAKE.format(when="during the TLS handshake")) \
+                from None
         raise SwitchRefused(f"{where}: {describe_tls_failure(exc, after_handshake=False)}") from None
     track(sock)
     try:
@@ -142,13 +147,11 @@ def _read_hello(sock: ssl.SSLSocket, where: str, timeout: float) -> bytes:
             raise SwitchRefused(f"{where}: no OpenFlow HELLO from the switch within {timeout}s") from None
         except (ssl.SSLError, OSError) as exc:
             if isinstance(exc, (ssl.SSLEOFError, ConnectionResetError)) and not buf:
-                raise SwitchRefused(f"{where}: {CLIENT_REJECTED} (it closed the connection right after "
-                                    "the TLS handshake): the host does not trust sdnctl's CA") from None
+                raise SwitchRefused(f"{where}: {CLOSED_AFTER_HANDSHAKE.format(when=AFTER_HANDSHAKE)}") from None
             raise SwitchRefused(f"{where}: {describe_tls_failure(exc, after_handshake=True)}") from None
         if not chunk:
             if not buf:
-                raise SwitchRefused(f"{where}: {CLIENT_REJECTED} (it closed the connection right after "
-                                    "the TLS handshake): the host does not trust sdnctl's CA") from None
+                raise SwitchRefused(f"{where}: {CLOSED_AFTER_HANDSHAKE.format(when=AFTER_HANDSHAKE)}") from None
             raise SwitchRefused(f"{where}: the switch closed the connection in its OpenFlow HELLO")
         buf += chunk
         if len(buf) == OFP_HEADER_SIZE:

@@ -43,8 +43,8 @@ T = TypeVar("T")
 
 SCHEMA_TIMEOUT_MS = 5000
 TRANSACTION_TIMEOUT = 15.0
-SCHEMA_UNSUPPORTED = "SCHEMA_UNSUPPORTED"
-XO_PORT_KEY = XO_PREFIX + "private-network-uuid"   # on the Port rows of Xen Orchestra's tunnels   # OvsdbError.code: the host's schema lacks a required column
+SCHEMA_UNSUPPORTED = "SCHEMA_UNSUPPORTED"         # OvsdbError.code: the host's schema lacks a required column
+XO_PORT_KEY = XO_PREFIX + "private-network-uuid"   # on the Port rows of Xen Orchestra's tunnels
 COUNTERS = ("transactions", "ports_added", "ports_deleted", "ports_modified", "connects", "controllers_set",
             "flows_added", "flows_deleted")   # HostSwitch.stats: what status and metrics count per host
 TABLES = {  # every column sdnctl reads or writes
@@ -195,6 +195,7 @@ class HostSwitch:
     def __init__(self, host_uuid: str, host_name: str, address: str, port: int, on_change: Callable[[str], None]):
         self.host_uuid = host_uuid
         self.host_name = host_name
+        self.label = f"host {host_name} ({host_uuid})"   # how log lines name it
         self.target = f"{address}:{port}"
         self.remote = f"{tls.SCHEME}:{self.target}"
         self._on_change = on_change
@@ -245,13 +246,13 @@ class HostSwitch:
             except OvsdbError as exc:
                 self.error, self._error_code = str(exc), exc.code
                 delay = backoff.next()
-                log.warning("%s: %s; retrying in %.1fs", self.host_name, exc, delay)
+                log.warning("%s: %s; retrying in %.1fs", self.label, exc, delay)
                 await asyncio.sleep(delay)
                 continue
             self.error = self._error_code = None
             self.schema_version, self.missing_columns = schema.get("version"), missing_columns(schema)
             if self.missing_columns:
-                log.warning("%s: OVSDB schema %s lacks %s", self.host_name, self.schema_version,
+                log.warning("%s: OVSDB schema %s lacks %s", self.label, self.schema_version,
                             ", ".join(sorted(self.missing_columns)))
             self.idl = ovs.db.idl.Idl(self.remote, helper, leader_only=False)
             self.idl.notify = self._owned.row_changed
@@ -270,7 +271,7 @@ class HostSwitch:
             if self.connected != was_connected:
                 was_connected = self.connected
                 self.stats["connects"] += was_connected
-                log.info("%s: OVSDB %s", self.host_name, "connected" if was_connected else "disconnected")
+                log.info("%s: OVSDB %s", self.label, "connected" if was_connected else "disconnected")
                 self._on_change(self.host_uuid)
             if self.idl.change_seqno != self._seqno:
                 self._seqno = self.idl.change_seqno

@@ -77,6 +77,8 @@ def test_ready_status_and_watchdog_follow_the_daemon(make_lab, make_daemon, noti
     assert len(daemon.status()["hosts"]) == 3
     assert ready["STATUS"].startswith("1 pools, 3 hosts, 0 networks")
     assert sum(m.get("READY") == "1" for m in notify.collect()) == 1       # said once
+    for uuid, host in daemon.status()["hosts"].items():   # log lines name a host by name and uuid
+        assert f"host {host['name']} ({uuid}): OVSDB connected" in daemon.log_text()
     pings = notify.count("WATCHDOG")
     wait_for(lambda: notify.count("WATCHDOG") >= pings + 3, timeout=10, what="three more watchdog pings")
 

@@ -61,6 +61,7 @@ class FakeSwitch:
 
     def __init__(self, uuid: str, name: str, address: str, port: int, on_change):
         self.host_uuid, self.host_name, self.target = uuid, name, f"{address}:{port}"
+        self.label = f"host {name} ({uuid})"
         self.connected, self.error_code, self.fail = True, None, False
         self.try_again = 0      # transactions to answer with python-ovs's "try again" first
         self.schema_version, self.missing_columns = "8.3.0", frozenset()
