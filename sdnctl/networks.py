@@ -6,6 +6,7 @@ private-network uuid is shared by the network objects of every pool it spans.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import uuid as uuidlib
@@ -156,10 +157,14 @@ def _setting(record: dict, name: str) -> str | None:
 
 def find_network(pools: Pools, name: str) -> tuple[str, list[tuple[str, str, dict]]]:
     """The private network with this name (or private-network uuid)."""
-    matches = {net_id: members for net_id, members in managed_networks(pools).items()
+    networks = managed_networks(pools)
+    matches = {net_id: members for net_id, members in networks.items()
                if net_id == name or any(r["name_label"] == name for _, _, r in members)}
     if not matches:
-        raise XapiError(f"no private network named {name!r}; see `sdnctl network list`")
+        known = sorted({r["name_label"] for members in networks.values() for _, _, r in members})
+        close = difflib.get_close_matches(name, known, n=1)
+        raise XapiError(f"no private network named {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                        + f" (networks: {', '.join(known) or 'none'}; see `sdnctl network list`)")
     if len(matches) > 1:
         raise XapiError(f"{len(matches)} private networks are named {name!r}; use the uuid: {', '.join(matches)}")
     return next(iter(matches.items()))

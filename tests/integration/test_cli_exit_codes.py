@@ -21,6 +21,8 @@ def test_status_exits_0_when_all_is_well_and_3_with_a_disconnected_host(make_lab
     result = wait_for(lambda: (r := run_cli("status", config=lab.config_path, check=False)).returncode == 0 and r,
                       what="status exiting 0 once the tunnels are observed")
     assert result.stderr == ""
+    wrong = run_cli("network", "show", "nett", config=lab.config_path, check=False)
+    assert wrong.returncode == 1 and "did you mean 'net'?" in wrong.stderr and "Traceback" not in wrong.stderr
 
     lab.host_crash("p1h2")
     result = wait_for(lambda: (r := run_cli("status", config=lab.config_path, check=False)).returncode == 3 and r,
