@@ -135,13 +135,23 @@ def fingerprint(cert: str | bytes) -> str:
 def write_private(path: Path, data: str) -> None:
     """Write a secret atomically, mode 0600 from its first byte, owned like its directory (`own_like_parent`)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    own_like_parent(tmp)
+    write_synced(tmp, data)
     os.replace(tmp, path)
+
+
+def write_synced(path: Path, data: str) -> None:
+    """`path` made anew (mode 0600, owned like its directory) with `data`, on disk when this returns; on any
+    failure (a full disk) nothing is left behind."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        own_like_parent(path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def write_public(path: Path, data: str) -> None:
@@ -158,7 +168,8 @@ def make_private_dir(path: Path) -> None:
     for directory in reversed(missing):
         directory.mkdir(exist_ok=True)
         own_like_parent(directory)
-    os.chmod(path, 0o700)
+    if path.stat().st_mode & 0o777 != 0o700:   # not on every call: a read-only state dir must stay readable
+        os.chmod(path, 0o700)
 
 
 def own_like_parent(path: Path) -> None:

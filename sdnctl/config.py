@@ -99,6 +99,17 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
     return [key for key in RESTART_ONLY if getattr(old, key) != getattr(new, key)]
 
 
+def tls_opt_out(pool: PoolConfig) -> str | None:
+    """The pool's XAPI protection the operator switched off, in words (logged at start and in status)."""
+    if pool.url.startswith("http://"):
+        return (f"pool {pool.name}: {pool.url} is plain HTTP: the XAPI password and every record cross the "
+                "network unencrypted; use https://")
+    if not pool.tls_verify:
+        return (f"pool {pool.name}: tls_verify = false: XAPI's certificate is not checked, so anyone on the "
+                "path can pose as the pool and get its root password; pin it with tls_ca_file or tls_fingerprint")
+    return None
+
+
 def pools_named(config: Config, names: list[str]) -> list[PoolConfig]:
     """The configured pools of these names (every pool if none is named); ConfigError naming the candidates."""
     known = {pool.name: pool for pool in config.pools}

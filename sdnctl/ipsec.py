@@ -11,11 +11,24 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
-from sdnctl.certs import make_private_dir, own_like_parent, write_private
+from sdnctl.certs import make_private_dir, write_private, write_synced
 
 PSK_BYTES = 32
+DELETED_KEY_GRACE = 7 * 86400   # seconds a deleted network's key is kept aside (a pool may only be away)
+log = logging.getLogger(__name__)
+
+
+class KeyCorrupt(OSError):
+    """A key file that is empty or holds no key (a crash or a full disk at the wrong moment, before sdnctl
+    wrote keys atomically)."""
+
+
+def _looks_like_a_key(text: str) -> bool:
+    """What `secrets.token_urlsafe(PSK_BYTES)` makes: 43 characters of [A-Za-z0-9_-] (at least 16 accepted)."""
+    return len(text) >= 16 and all(c.isascii() and (c.isalnum() or c in "-_") for c in text)
 
 
 class PskStore:
@@ -33,23 +46,66 @@ class PskStore:
         make_private_dir(self.dir)
 
     def get(self, network_id: str) -> str | None:
+        """The network's PSK; None if it has none. KeyCorrupt for a key file that is empty or not a key."""
         try:
-            return self._path(network_id).read_text().strip() or None
+            psk = self._path(network_id).read_text().strip()
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            psk = ""
+        if not _looks_like_a_key(psk):
+            raise KeyCorrupt(f"{self._path(network_id)} is {'empty' if not psk else 'not a key'}")
+        return psk
 
     def get_or_create(self, network_id: str) -> str:
-        """The network's PSK; created (exclusively, so concurrent creators agree) if it has none."""
+        """The network's PSK, made on first sight; a corrupt key file is replaced with a new key (and logged).
+
+        Made atomically and exclusively: written and fsynced under a temporary name, then linked into
+        place, which fails if another creator got there first (both then use the same key). A full disk
+        leaves no file at all, never an empty one.
+        """
         self._ensure_dir()
-        path = self._path(network_id)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return self.get(network_id)
-        own_like_parent(path)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(PSK_BYTES) + "\n")
-        return self.get(network_id)
+            psk = self.get(network_id)
+        except KeyCorrupt as exc:
+            log.error("IPsec key of network %s: %s; making a new one (every tunnel of it gets it)", network_id, exc)
+            self.rotate(network_id)
+            return self.get(network_id) or ""
+        if psk is not None:
+            return psk
+        path = self._path(network_id)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            write_synced(tmp, secrets.token_urlsafe(PSK_BYTES) + "\n")
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass    # another creator won: its key is the network's
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self.get(network_id) or ""
+
+    def prune(self, network_ids: Iterable[str], grace: float, now: float) -> list[str]:
+        """Keys of networks no longer in `network_ids` are set aside (`.psk.deleted`), and removed once set
+        aside for `grace` seconds; a network that comes back within it gets its key back. Returns the
+        network ids whose keys were removed. Call it only with a complete picture of every pool."""
+        known, removed = set(network_ids), []
+        try:
+            entries = list(self.dir.iterdir())
+        except FileNotFoundError:
+            return []
+        for path in entries:
+            if path.name.endswith(".psk") and path.name[:-4] not in known:
+                os.replace(path, path.with_name(path.name + ".deleted"))
+                os.utime(path.with_name(path.name + ".deleted"), (now, now))
+            elif path.name.endswith(".psk.deleted"):
+                network_id = path.name[:-len(".psk.deleted")]
+                if network_id in known:
+                    os.replace(path, self._path(network_id))
+                elif now - path.stat().st_mtime > grace:
+                    path.unlink()
+                    removed.append(network_id)
+        return removed
 
     def rotate(self, network_id: str) -> None:
         """A new PSK for the network; the daemon applies it to both ends of every tunnel."""

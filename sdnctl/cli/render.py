@@ -68,7 +68,8 @@ def status(state: Mapping, now: float) -> str:
         lines.append(f"warning: status is {age:.0f}s old; the daemon may be stopped")
     if state["pools"]:
         lines += table(["POOL", "STATE", "MASTER", "ERROR"],
-                       ([p["name"], "synced" if p["synced"] else "NOT SYNCED", p["master_url"], p["error"] or ""]
+                       ([p["name"], "synced" if p["synced"] else "NOT SYNCED", p["master_url"],
+                         p["error"] or (f"WARNING: {p['warning']}" if p.get("warning") else "")]
                         for p in state["pools"]))
     certificate = state.get("client_certificate")
     if certificate:

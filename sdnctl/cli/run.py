@@ -42,6 +42,7 @@ def cmd_run(args) -> int:
     logsetup.configure(args.log_level or config.log_level, config.log_format)
     log = logging.getLogger("sdnctl")
     log.info("sdnctl starting: %d pool(s) from %s", len(config.pools), config.path)
+    _warn_opt_outs(config)
 
     async def main():
         controller = Controller(config)
@@ -86,5 +87,13 @@ async def _reload(controller, args) -> None:
     else:
         logsetup.configure(args.log_level or config.log_level, config.log_format)
         log.info("reloaded %s: %s", config.path, "; ".join(changes) or "no pool, MQTT or metrics change")
+        _warn_opt_outs(config)
     finally:
         controller.publisher.due = True   # READY=1 again with the next status
+
+
+def _warn_opt_outs(config) -> None:
+    from sdnctl.config import tls_opt_out
+
+    for warning in filter(None, map(tls_opt_out, config.pools)):
+        logging.getLogger("sdnctl").warning("%s", warning)

@@ -44,6 +44,7 @@ class PoolView:
     master_url: str
     resyncs: int
     error: str | None
+    warning: str | None = None   # a protection switched off (plain HTTP, tls_verify = false)
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def status_document(world: World, facts: Facts, now: float, networks: list[dict]
         "last_event_at": facts.last_event_at,
         "last_commit_at": facts.last_commit_at,
         "pools": [{"name": p.name, "synced": p.synced, "master_url": p.master_url, "resyncs": p.resyncs,
-                   "error": p.error} for p in facts.pools],
+                   "error": p.error, "warning": p.warning} for p in facts.pools],
         "hosts": {uuid: _host(world, uuid, view) for uuid, view in facts.hosts.items()},
         "networks": networks,
         "rule_errors": dict(world.inventory.rule_errors),

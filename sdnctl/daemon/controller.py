@@ -36,7 +36,7 @@ from sdnctl.daemon.statusview import daemon_status
 from sdnctl.daemon.systemd import Notifier
 from sdnctl.daemon.tasks import Tasks
 from sdnctl.daemon.trust import PoolTrustManager
-from sdnctl.daemon.world import build_world
+from sdnctl.daemon.world import build_world, prune_keys
 from sdnctl.errors import ConfigError
 from sdnctl.ipsec import PskStore
 from sdnctl.openflow.channel import FlowChannel
@@ -131,6 +131,7 @@ class Controller:
             await asyncio.sleep(self.config.resync_interval * random.uniform(0.9, 1.1))
             log.debug("periodic full resync")
             self._wake(every_agent=True)
+            prune_keys(self.world, self.psks, time.time())
 
     # --- the refresh --------------------------------------------------------------------
     async def refresh(self, *, wake_all: bool = True) -> None:

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from sdnctl import certs
+from sdnctl.config import tls_opt_out
 from sdnctl.core.status import ClientCertificate, Facts, HostView, PoolView, status_document
 from sdnctl.ovsdb.switch import COUNTERS
 
@@ -28,8 +29,8 @@ def daemon_status(controller: Controller) -> dict:
                                    openflow_synced=False, stats=dict.fromkeys((*COUNTERS, "steps"), 0))
     facts = Facts(
         hosts=hosts,
-        pools=tuple(PoolView(w.name, w.synced, w.master_url, w.resyncs, c.trust.errors.get(w.name) or w.error)
-                    for w in c.watchers.values()),
+        pools=tuple(PoolView(w.name, w.synced, w.master_url, w.resyncs, c.trust.errors.get(w.name) or w.error,
+                             tls_opt_out(w.config)) for w in c.watchers.values()),
         trust=c.trust.view(), certificate=_client_certificate(c.certs),
         mqtt={"connected": events.connected, "published": events.published, "dropped": events.dropped}
         if events else {},

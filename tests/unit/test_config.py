@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import re
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sdnctl import certs
-from sdnctl.config import Config, MqttConfig, PoolConfig, default_config_path, load_config
+from sdnctl.config import Config, MqttConfig, PoolConfig, default_config_path, load_config, tls_opt_out
 from sdnctl.errors import ConfigError
 
 PASSWORD = "s3cret-pw"
@@ -454,3 +455,13 @@ def test_arbitrary_text_raises_only_config_error(fuzz_dir: Path, text: str):
 @given(text=_documents())
 def test_generated_configs_raise_only_config_error(fuzz_dir: Path, text: str):
     _load_anything(fuzz_dir, text)
+
+
+def test_a_tls_opt_out_is_said_in_words():
+    pinned = PoolConfig(name="a", url="https://10.0.0.1", username="root", password_file=Path("/x"),
+                        tls_fingerprint="ab" * 32)
+    assert tls_opt_out(pinned) is None
+    plain = tls_opt_out(dataclasses.replace(pinned, url="http://10.0.0.1"))
+    assert plain and "plain HTTP" in plain and "pool a" in plain
+    unverified = tls_opt_out(dataclasses.replace(pinned, tls_fingerprint=None, tls_verify=False))
+    assert unverified and "not checked" in unverified and "root password" in unverified
