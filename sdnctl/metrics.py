@@ -51,6 +51,11 @@ class StatusCollector(Collector):
         yield from (connected, *counters.values(), openflow)
 
         yield from _network_families(status.get("networks", []))
+        malformed = GaugeMetricFamily("sdnctl_rules_malformed", "1 per VIF or network whose rules are malformed "
+                                      "(its ports forward nothing until they are fixed)", labels=["object"])
+        for where in status.get("rule_errors", {}):
+            malformed.add_metric([where], 1.0)
+        yield malformed
 
         certificate = status.get("client_certificate")
         if certificate:

@@ -193,6 +193,8 @@ def mqtt_states(status: Mapping[str, Any]) -> dict[str, dict]:
               for pool in status["pools"]}
     states |= {f"host/{uuid}": {k: host[k] for k in ("name", "connected", "error", "openflow")}
                for uuid, host in status["hosts"].items()}
+    states |= {f"rules/{where}": {"error": error, "forwarding": "nothing until fixed"}
+               for where, error in status.get("rule_errors", {}).items()}
     return states
 
 

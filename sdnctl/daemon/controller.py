@@ -157,6 +157,7 @@ class Controller:
                             old=name(record.previous), new=name(record.center))
         for plug in pif_plugs(self.world):
             self.executor.submit(plug)
+        _announce_rule_errors(before, world, self._event)
         if wake_all or changed:   # churn that leaves the World as it was (host_metrics) wakes nothing
             self.hosts.wake(None if wake_all else hosts_to_wake(before, world))
             self.publisher.due = True
@@ -205,6 +206,13 @@ class Controller:
     def status(self) -> dict:
         """Everything `sdnctl status` shows: pools, hosts, and per network desired vs observed."""
         return daemon_status(self)
+
+
+def _announce_rule_errors(before: World, world: World, event: Callable[..., None]) -> None:
+    """A rule set newly malformed: an error line and an MQTT event (status and metrics show it while it lasts)."""
+    for where in sorted(world.inventory.rule_errors.keys() - before.inventory.rule_errors.keys()):
+        log.error("rules of %s are malformed, its ports forward nothing: %s", where, world.inventory.rule_errors[where])
+        event("rule_error", object=where, error=world.inventory.rule_errors[where])
 
 
 def _utcnow() -> datetime.datetime:

@@ -291,3 +291,19 @@ def test_sdnctl_never_listens_where_another_controller_does():
 
     assert openflow_targets(["xapi1", "xapi2"], {"xapi1": "pssl:6653:10.0.0.1"}, "10.0.0.1", 6653, taken={6653}) == {
         "xapi1": "pssl:6654:10.0.0.1", "xapi2": "pssl:6655:10.0.0.1"}
+
+
+def test_malformed_rules_show_in_mqtt_and_metrics_while_they_last():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from sdnctl.metrics import StatusCollector
+
+    status = {"pools": [], "hosts": {}, "networks": [], "rule_errors": {"vif-1": "rules: not JSON"}}
+    assert mqtt_states(status)["rules/vif-1"] == {"error": "rules: not JSON", "forwarding": "nothing until fixed"}
+    collector, registry = StatusCollector(), CollectorRegistry()
+    registry.register(collector)
+    collector.status = status
+    assert 'sdnctl_rules_malformed{object="vif-1"} 1.0' in generate_latest(registry).decode()
+    collector.status = {**status, "rule_errors": {}}
+    assert "sdnctl_rules_malformed{" not in generate_latest(registry).decode()
+    assert not [t for t in mqtt_states({**status, "rule_errors": {}}) if t.startswith("rules/")]
