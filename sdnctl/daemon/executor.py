@@ -33,11 +33,19 @@ class ActionExecutor:
         self._tasks = tasks
         self._in_flight: set[tuple] = set()
         self._written: dict[tuple, SetTunnelStatus] = {}   # tunnel status we wrote, until XAPI's event shows it
+        self._next: dict[tuple, SetTunnelStatus] = {}      # a tunnel status asked for while another was in flight
 
     def submit(self, action: Action) -> bool:
-        """Start the action unless the same write is in flight (or was just made); True if started."""
+        """Start the action unless the same write is in flight (or was just made); True if started.
+
+        A tunnel status asked for while another write of that tunnel is in flight runs when that one ends:
+        XAPI's echo of the first can arrive, and the host re-plan, before the first call has returned."""
         key = _key(action)
-        if key in self._in_flight or self._written.get(key) == action:
+        if self._written.get(key) == action:
+            return False
+        if key in self._in_flight:
+            if isinstance(action, SetTunnelStatus):
+                self._next[key] = action
             return False
         self._in_flight.add(key)
         self._tasks.spawn(self._run(key, action), name=f"xapi:{key[0]}")
@@ -48,6 +56,8 @@ class ActionExecutor:
             await self._execute(key, action)
         finally:
             self._in_flight.discard(key)
+            if (later := self._next.pop(key, None)) is not None and later != action:
+                self.submit(later)
 
     async def _execute(self, key: tuple, action: Action) -> None:
         if isinstance(action, PlugPif):

@@ -77,3 +77,22 @@ async def test_a_status_for_a_tunnel_gone_meanwhile_is_no_warning(caplog):
         for _ in range(100):
             await asyncio.sleep(0)
     assert [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+async def test_a_tunnel_status_asked_for_while_another_is_in_flight_is_written_after_it():
+    written, release = [], asyncio.Event()
+
+    async def slow(pool, method, ref, status):
+        if not written:
+            await release.wait()     # the first write is still in flight when the second is asked for
+        written.append(status["active"])
+
+    tasks = Tasks()
+    executor = ActionExecutor(slow, tasks)
+    assert executor.submit(SetTunnelStatus("pool1", "OpaqueRef:t", False, 1))
+    await asyncio.sleep(0)
+    assert not executor.submit(SetTunnelStatus("pool1", "OpaqueRef:t", True, 1))   # in flight: deferred
+    release.set()
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert written == ["false", "true"]
