@@ -30,12 +30,14 @@ def test_metrics_describe_pools_hosts_and_tunnels(make_lab, make_daemon):
 
     def scraped():
         text = scrape(f"http://{listen}/metrics")
-        # The lab's dummy datapath carries no BFD packets, so its tunnels' health is unknown (never up).
-        return 'sdnctl_network_tunnels{network="net1",state="unknown"} 2.0' in text and text
+        # The lab's dummy datapath carries no BFD packets, so its tunnels' health is unknown (never up); so is
+        # that of a host not connected yet: wait for both hosts connected as well.
+        return 'sdnctl_network_tunnels{network="net1",state="unknown"} 2.0' in text and all(
+            f'sdnctl_host_ovsdb_connected{{host="{h}"}} 1.0' in text for h in ("p1h1", "p1h2")) and text
 
-    text = wait_for(scraped, what="metrics with both tunnels there, health unknown")
+    text = wait_for(scraped, what="metrics with both hosts connected and both tunnels there, health unknown")
     assert 'sdnctl_pool_synced{pool="pool1"} 1.0' in text
-    assert 'sdnctl_host_ovsdb_connected{host="p1h1"} 1.0' in text
+    assert 'sdnctl_network_tunnels{network="net1",state="missing"} 0.0' in text
     assert 'sdnctl_network_error{network="net1"} 0.0' in text
     assert "sdnctl_client_certificate_days_left" in text
 
