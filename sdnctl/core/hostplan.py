@@ -75,15 +75,21 @@ class HostPlan:
         return self.ports.empty
 
 
-def frozen_networks(world: World, observed: ObservedHost) -> frozenset[str]:
+def frozen_networks(world: World, host_uuid: str, observed: ObservedHost) -> frozenset[str]:
     """Networks whose ports must not change now: malformed ones, and all this host carries while a pool is unknown.
 
     A pool that has not answered since sdnctl started may hold the far end of any tunnel;
-    deleting on a partial picture would cut traffic that was flowing.
+    deleting on a partial picture would cut traffic that was flowing. A malformed network's own ports may
+    carry another id than the one its other_config now shows (a mangled private-network uuid), so every
+    port on its bridge on this host is frozen too.
     """
+    ports = observed.ports + adopted_ports(world, observed)
+    malformed_bridges = {ep.bridge for network in world.inventory.networks if network.error
+                         for ep in network.endpoints if ep.host_uuid == host_uuid}
+    frozen = world.desired.frozen_networks | {port.network_id for port in ports if port.bridge in malformed_bridges}
     if world.complete:
-        return world.desired.frozen_networks
-    return world.desired.frozen_networks | {port.network_id for port in observed.ports + adopted_ports(world, observed)}
+        return frozen
+    return frozen | {port.network_id for port in ports}
 
 
 def adopted_ports(world: World, observed: ObservedHost) -> tuple[ObservedPort, ...]:
@@ -220,7 +226,7 @@ def plan_host(host_uuid: str, world: World, observed: ObservedHost, *, openflow_
     taken = {port for targets in observed.foreign_controllers.values() for target in targets
              if (port := listener_port(target)) is not None}
     targets = openflow_targets(controlled, observed.controllers, observed.address, openflow_port, taken)
-    frozen = frozen_networks(world, observed)
+    frozen = frozen_networks(world, host_uuid, observed)
     desired = world.desired.tunnels.get(host_uuid, frozenset())
     if not world.complete:
         # A pool we have not heard from may hold the far end (or the center) of any network

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 
@@ -87,9 +88,19 @@ def test_a_malformed_rule_set_is_an_error_of_its_object_only():
 def test_while_a_pool_is_unknown_every_network_a_host_carries_is_frozen(complete, expected):
     w = world(pool(H1, H2), complete=complete)
     seen = observed(port_to(H3, network=OTHER_NET))
-    assert frozen_networks(w, seen) == expected
+    assert frozen_networks(w, H1, seen) == expected
     plan = plan_host(H1, w, seen, openflow_port=6653)
     assert [p.network_id for p in plan.ports.delete] == ([] if expected else [OTHER_NET])
+
+
+def test_a_mangled_private_network_uuid_freezes_the_ports_on_its_bridge_instead_of_deleting_them():
+    w = world(pool(H1, H2, private_network_uuid="not-a-uuid"))       # the ports still carry the old, good uuid
+    seen = observed(port_to(H2, network=NET))
+    assert w.inventory.networks[0].error and "is not a uuid" in w.inventory.networks[0].error
+    assert NET in frozen_networks(w, H1, seen)
+    assert plan_host(H1, w, seen, openflow_port=6653).ports.delete == ()
+    elsewhere = observed(dataclasses.replace(port_to(H2, network=NET), bridge="xenbr1"))
+    assert NET not in frozen_networks(w, H1, elsewhere)          # a port of it on another bridge is not shielded
 
 
 def test_controlled_bridges_are_private_ruled_and_already_controlled_ones_present_here():
