@@ -10,7 +10,7 @@ import re
 import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sdnctl.core.flows import PlacedVif, rules_of, unicast_mac
@@ -236,7 +236,26 @@ def private_networks(pools: Mapping[str, PoolRecords], default_topology: str = "
             center=center, encrypted=first["encrypted"], origin=first["origin"],
             endpoints=endpoints, error="; ".join(errors) or None, creating=any(s["creating"] for s, _, _ in members),
         ))
-    return ClusterSnapshot(networks=tuple(networks))
+    return ClusterSnapshot(networks=_vni_clashes(networks))
+
+
+def _vni_clashes(networks: list[PrivateNetwork]) -> tuple[PrivateNetwork, ...]:
+    """Two networks with one encapsulation and VNI on a common host are both in error (so frozen): OVS takes
+    only one tunnel per type, remote IP and key, so one of them would silently carry nothing there."""
+    by_key: dict[tuple[str, int], list[PrivateNetwork]] = defaultdict(list)
+    for network in networks:
+        if not network.error:
+            by_key[(network.encapsulation, network.vni)].append(network)
+    clashes: dict[str, list[str]] = defaultdict(list)
+    for group in by_key.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                if {ep.host_uuid for ep in a.endpoints} & {ep.host_uuid for ep in b.endpoints}:
+                    clashes[a.id].append(f"{b.name} ({b.id})")
+                    clashes[b.id].append(f"{a.name} ({a.id})")
+    return tuple(replace(n, error=f"{n.encapsulation} VNI {n.vni} is also that of network {', '.join(clashes[n.id])} "
+                                  "on common hosts, and OVS keeps one tunnel per remote IP and key: give one of "
+                                  "them another VNI (a new network)") if n.id in clashes else n for n in networks)
 
 
 def _recorded_center(recorded: list[str], endpoints: tuple[Endpoint, ...], preferred: str | None) -> str | None:

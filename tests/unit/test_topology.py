@@ -389,6 +389,24 @@ def test_errored_network_is_frozen_but_its_hosts_stay_keys():
     assert {(s.network_id, s.remote_host) for s in desired.tunnels[H3]} == {(NET2, H2)}
 
 
+@pytest.mark.parametrize(("second_hosts", "clash"), [((H2, H3), True), ((H3,), False)], ids=["common-host", "apart"])
+def test_two_networks_with_one_vni_on_a_common_host_are_both_in_error(second_hosts, clash):
+    b = PoolBuilder()
+    hosts = {h: b.host(h) for h in (H1, H2, H3)}
+    first = b.network(config(private_network_uuid=NET, vni="7"), name="first", bridge="xapi1")
+    second = b.network(config(private_network_uuid=NET2, vni="7"), name="second", bridge="xapi2")
+    for h in (H1, H2):
+        b.join(first, hosts[h])
+    for h in second_hosts:
+        b.join(second, hosts[h])
+    networks = {n.id: n for n in private_networks({"pool-a": b.records}).networks}
+    if clash:
+        assert f"gre VNI 7 is also that of network second ({NET2})" in networks[NET].error
+        assert f"network first ({NET})" in networks[NET2].error
+    else:
+        assert networks[NET].error is None and networks[NET2].error is None
+
+
 # --- plan_ports --------------------------------------------------------------------------------
 
 def observed(spec: TunnelSpec, **changes) -> ObservedPort:
