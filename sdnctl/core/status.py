@@ -91,21 +91,18 @@ UNSEEN = TunnelHealth(UNKNOWN, "sdnctl cannot see this host's switch (not connec
 def _tunnels(world: World, network: PrivateNetwork, host_uuid: str,
              seen: Mapping[str, ObservedPort] | None) -> list[dict]:
     """The host's tunnels of `network`; `seen` None: its switch is not connected, so none is known missing."""
-    if seen is None:
-        return [{"name": s.name, "remote_host": s.remote_host, "remote_name": world.inventory.host_name(s.remote_host),
-                 "remote_ip": s.remote_ip, "desired": True, "observed": None, "ofport": None, "error": None,
-                 "ipsec": None, **_health(UNSEEN)}
-                for s in sorted((s for s in world.desired.tunnels.get(host_uuid, ()) if s.network_id == network.id),
-                                key=lambda s: s.name)]
     name = world.inventory.host_name
     desired = sorted((s for s in world.desired.tunnels.get(host_uuid, ()) if s.network_id == network.id),
                      key=lambda s: s.name)
+    known = seen or {}
     tunnels = [{"name": s.name, "remote_host": s.remote_host, "remote_name": name(s.remote_host),
-                "remote_ip": s.remote_ip, "desired": True, "observed": s.name in seen,
-                "ofport": seen[s.name].ofport if s.name in seen else None,
-                "error": seen[s.name].error if s.name in seen else None,
-                "ipsec": _ipsec(seen.get(s.name), s.psk, network.encrypted),
-                **_health(tunnel_health(seen.get(s.name)))} for s in desired]
+                "remote_ip": s.remote_ip, "desired": True, "observed": None if seen is None else s.name in known,
+                "ofport": known[s.name].ofport if s.name in known else None,
+                "error": known[s.name].error if s.name in known else None,
+                "ipsec": None if seen is None else _ipsec(known.get(s.name), s.psk, network.encrypted),
+                **_health(UNSEEN if seen is None else tunnel_health(known.get(s.name)))} for s in desired]
+    if seen is None:
+        return tunnels
     wanted = {s.name for s in desired}
     tunnels += [{"name": p.name, "remote_host": p.remote_host, "remote_name": name(p.remote_host),
                  "remote_ip": dict(p.options).get("remote_ip"), "desired": False, "observed": True,

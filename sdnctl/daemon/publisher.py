@@ -49,7 +49,8 @@ class StatusPublisher:
         self._document = document
         self.metrics: MetricsServer | None = None
         self.events: EventPublisher | None = None
-        self._outputs: tuple[str | None, MqttConfig | None] = (None, None)
+        self._listen: str | None = None            # what `metrics` and `events` were made from
+        self._mqtt: MqttConfig | None = None
         self._mqtt_task: asyncio.Task | None = None
         self._published: set[str] = set()
         self._encoded: dict[str, tuple[object, str]] = {}   # top-level key -> (its value, that value's JSON)
@@ -59,24 +60,22 @@ class StatusPublisher:
     async def configure(self, config: Config, tasks: Tasks) -> list[str]:
         """Start, replace or stop the metrics server and the MQTT publisher to match `config`; one that did
         not change is left as it is. Returns what changed; ConfigError if the metrics address is taken."""
-        listen, mqtt = self._outputs
-        changes = [what for what, changed in (("metrics", config.metrics_listen != listen),
-                                              ("mqtt", config.mqtt != mqtt)) if changed]
-        if config.metrics_listen != listen:
+        changes = [what for what, changed in (("metrics", config.metrics_listen != self._listen),
+                                              ("mqtt", config.mqtt != self._mqtt)) if changed]
+        if config.metrics_listen != self._listen:
             metrics = MetricsServer(config.metrics_listen) if config.metrics_listen else None
             if self.metrics is not None:
                 self.metrics.close()
-            self.metrics, self._outputs = metrics, (config.metrics_listen, mqtt)
+            self.metrics, self._listen = metrics, config.metrics_listen
             if metrics is not None:
                 log.info("metrics on http://%s/metrics", config.metrics_listen)
-        if config.mqtt != mqtt:
+        if config.mqtt != self._mqtt:
             if self._mqtt_task is not None:
                 await cancel(self._mqtt_task)     # says "offline" on the old broker
             self.events = EventPublisher(config.mqtt, on_connection=lambda: setattr(self, "due", True)) \
                 if config.mqtt is not None else None
             self._mqtt_task = tasks.spawn(self.events.run(), name="mqtt") if self.events is not None else None
-            self._published = set()
-            self._outputs = (config.metrics_listen, config.mqtt)
+            self._published, self._mqtt = set(), config.mqtt
         self.due = True
         return changes
 
